@@ -1,0 +1,43 @@
+"""hashmatch: find known images by perceptual hash (PDQ, pHash, dHash, aHash) and exact
+hash (MD5, SHA-1, SHA-256), with a Cython core bit-compatible with the reference tools.
+
+The public API is re-exported here; the compiled kernels (hashmatch._pdq,
+hashmatch._dct_hashes) are private.
+"""
+from .decode import DEFAULT_FORMATS, DecodeLimits, sniff_format
+from .errors import (
+    ConfigurationError,
+    CorruptImageError,
+    DecompressionBombError,
+    EmptyInputError,
+    HashmatchError,
+    ImageError,
+    ImageTooSmallError,
+    InputTooLargeError,
+    InputTypeError,
+    NotARegularFileError,
+    TruncatedImageError,
+    UnreadableInputError,
+    UnsupportedFormatError,
+)
+from .hashing import (
+    ALGORITHMS,
+    DIHEDRAL_NAMES,
+    PDQ_MODES,
+    Hasher,
+    HashResult,
+    hash_image,
+    parse_algorithms,
+    pdq_from_pixels,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS", "DEFAULT_FORMATS", "DIHEDRAL_NAMES", "PDQ_MODES",
+    "ConfigurationError", "CorruptImageError", "DecodeLimits", "DecompressionBombError",
+    "EmptyInputError", "HashResult", "Hasher", "HashmatchError", "ImageError",
+    "ImageTooSmallError", "InputTooLargeError", "InputTypeError", "NotARegularFileError",
+    "TruncatedImageError", "UnreadableInputError", "UnsupportedFormatError",
+    "hash_image", "parse_algorithms", "pdq_from_pixels", "sniff_format",
+]

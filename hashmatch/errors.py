@@ -1,0 +1,87 @@
+"""The exception tree: every failure hashmatch reports derives from HashmatchError.
+
+Per-input problems (one bad upload or file) derive from ImageError, so a caller can
+catch ImageError to record the file and carry on, and let everything else propagate.
+Each class carries a short stable `code` for machine-readable reports.
+"""
+from __future__ import annotations
+
+
+class HashmatchError(Exception):
+    """Base class of every error hashmatch raises on purpose."""
+
+    code = "error"
+
+
+class ConfigurationError(HashmatchError, ValueError):
+    """A bad argument or setting (unknown algorithm, invalid limit, ...)."""
+
+    code = "configuration"
+
+
+class ImageError(HashmatchError):
+    """One input could not be hashed. Other inputs are unaffected."""
+
+    code = "image_error"
+
+
+class UnreadableInputError(ImageError):
+    """The file could not be read (permissions, vanished, I/O error)."""
+
+    code = "unreadable"
+
+
+class NotARegularFileError(ImageError):
+    """A FIFO, socket, device or directory where a file was expected; never opened for
+    reading (a FIFO would block forever)."""
+
+    code = "not_regular_file"
+
+
+class EmptyInputError(ImageError):
+    """The input has no bytes at all."""
+
+    code = "empty"
+
+
+class UnsupportedFormatError(ImageError):
+    """Not an image, or an image format outside the allowlist."""
+
+    code = "unsupported_format"
+
+
+class CorruptImageError(ImageError):
+    """The decoder rejected the data (bad header, bad compressed stream, ...)."""
+
+    code = "corrupt"
+
+
+class TruncatedImageError(CorruptImageError):
+    """The data ends before the image does; partial images are never hashed."""
+
+    code = "truncated"
+
+
+class InputTooLargeError(ImageError):
+    """The encoded input is larger than the configured byte cap."""
+
+    code = "too_large"
+
+
+class DecompressionBombError(ImageError):
+    """The image declares more pixels than the pixel cap (or Pillow's own limit)."""
+
+    code = "decompression_bomb"
+
+
+class ImageTooSmallError(ImageError):
+    """Width or height below the minimum (PDQ is undefined below 5 pixels)."""
+
+    code = "too_small"
+
+
+class InputTypeError(ImageError, TypeError):
+    """The input object is of a kind hashmatch cannot hash, or cannot give what was asked
+    (for example MD5 of a PIL.Image, which has no file bytes)."""
+
+    code = "input_type"

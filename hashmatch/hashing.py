@@ -1,0 +1,265 @@
+"""The hasher registry and the hashing API: one decode per input, every requested hash
+computed from it by the compiled kernels (hashmatch._pdq, hashmatch._dct_hashes).
+
+This module validates and prepares pixels exactly as the reference tools do, so the
+kernels can stay free of checks:
+
+* PDQ `full`: Pillow's convert("RGB") pixels, luma in float64 then float32, as the
+  `pdqhash` package (and so python-threatexchange, HMA) computes it.
+* PDQ `cimg512`: Meta's C++ pdq-photo-hasher: grey images use the grey value, others
+  float32 luma; larger than 512 on a side -> nearest-neighbour resize to 512x512.
+* pHash/dHash/aHash: imagehash's own preprocessing, convert("L") and a LANCZOS resize.
+
+The kernels release the GIL; a Hasher is immutable and safe to share between threads.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image, ImageCms
+
+from . import _dct_hashes, _pdq
+from .decode import Decoded, DecodeLimits, Source, decode
+from .errors import ConfigurationError, ImageError
+
+PERCEPTUAL_ALGORITHMS = ("pdq", "phash", "dhash", "ahash")
+CRYPTOGRAPHIC_ALGORITHMS = ("md5", "sha1", "sha256")
+ALGORITHMS = PERCEPTUAL_ALGORITHMS + CRYPTOGRAPHIC_ALGORITHMS
+#: Hex digits of each algorithm's hash.
+HEX_LENGTH = {"pdq": 64, "phash": 16, "dhash": 16, "ahash": 16, "md5": 32, "sha1": 40, "sha256": 64}
+PDQ_MODES = ("full", "cimg512")
+#: Order of PDQ's dihedral variants (Meta's pdqDihedralHash256es order).
+DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1")
+
+_CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
+_GREY_MODES = frozenset({"L", "LA", "1"})  # what CImg loads with one channel
+
+
+def parse_algorithms(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """'pdq,phash' or ['pdq', 'phash'] -> ('pdq', 'phash'), validated, order kept, no repeats."""
+    items = spec.split(",") if isinstance(spec, str) else [p for s in spec for p in s.split(",")]
+    names: list[str] = []
+    for raw in items:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name not in ALGORITHMS:
+            raise ConfigurationError(f"unknown algorithm {raw!r}; choose from {', '.join(ALGORITHMS)}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ConfigurationError("no algorithm requested")
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class HashResult:
+    """Everything computed for one input."""
+
+    hashes: dict[str, str]  # algorithm -> lowercase hex
+    width: int
+    height: int
+    format: str | None  # e.g. "JPEG"; None for PIL.Image/array inputs without one
+    mode: str | None  # Pillow mode of the decoded frame; None for arrays
+    frame_count: int = 1  # > 1: animated; only the first frame was hashed
+    pdq_quality: int | None = None  # 0-100, when PDQ was requested
+    pdq_mode: str | None = None
+    pdq_dihedral: dict[str, str] | None = None  # DIHEDRAL_NAMES -> hex, on request
+    exif_transposed: bool = False
+
+    @property
+    def first_frame_only(self) -> bool:
+        return self.frame_count > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat, JSON-ready: each hash under its algorithm name, then the image facts."""
+        record: dict[str, Any] = dict(self.hashes)
+        if self.pdq_quality is not None:
+            record["pdq_quality"] = self.pdq_quality
+            record["pdq_mode"] = self.pdq_mode
+        if self.pdq_dihedral is not None:
+            record["pdq_dihedral"] = dict(self.pdq_dihedral)
+        record.update(width=self.width, height=self.height, format=self.format, mode=self.mode,
+                      frames=self.frame_count)
+        if self.exif_transposed:
+            record["exif_transposed"] = True
+        return record
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "LAB":  # Pillow has no direct LAB -> RGB conversion
+        return ImageCms.applyTransform(
+            image, ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
+        )
+    try:
+        return image.convert("RGB")
+    except ValueError:  # e.g. premultiplied "La": go through a mode Pillow can convert
+        return image.convert("RGBA").convert("RGB")
+
+
+def _to_grey(image: Image.Image) -> Image.Image:
+    if image.mode == "LAB":  # imagehash cannot hash LAB at all; use its lightness channel
+        return image.getchannel("L")
+    try:
+        return image.convert("L")
+    except ValueError:
+        return _to_rgb(image).convert("L")
+
+
+def _pdq_pixels(decoded: Decoded, pdq_mode: str) -> tuple[np.ndarray, int]:
+    """(H, W, C) uint8 pixels and the luma convention for the PDQ kernel."""
+    cimg = pdq_mode == "cimg512"
+    if decoded.array is not None:
+        pixels = decoded.array
+        grey = pixels.ndim == 2
+    else:
+        image = decoded.image
+        assert image is not None
+        grey = image.mode in _GREY_MODES
+        if image.mode in ("RGB", "RGBA", "L", "LA"):
+            # convert("RGB") of these only drops alpha / replicates grey; the kernel reads
+            # the first channel (C < 3) or the first three, so no conversion copy is needed.
+            pixels = np.asarray(image)
+        elif cimg and grey:
+            pixels = np.asarray(image.convert("L"))
+        else:
+            pixels = np.asarray(_to_rgb(image))
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if cimg:
+        height, width = pixels.shape[:2]
+        if height > _CIMG_SIDE or width > _CIMG_SIDE:
+            rows = (np.arange(_CIMG_SIDE) * height) // _CIMG_SIDE
+            cols = (np.arange(_CIMG_SIDE) * width) // _CIMG_SIDE
+            pixels = pixels[rows][:, cols]
+        luma = _pdq.LUMA_CPP_GREY if grey else _pdq.LUMA_CPP_RGB
+    else:
+        luma = _pdq.LUMA_PDQHASH
+    return np.ascontiguousarray(pixels), luma
+
+
+def pdq_from_pixels(pixels: np.ndarray, *, pdq_mode: str = "full", dihedral: bool = False) -> tuple[list[str], int]:
+    """PDQ hex hash(es) and quality of an (H, W), (H, W, 3) or (H, W, 4) uint8 array."""
+    decoded = decode(pixels, DecodeLimits(min_side=1))
+    return _pdq_hashes(decoded, pdq_mode, dihedral)
+
+
+def _pdq_hashes(decoded: Decoded, pdq_mode: str, dihedral: bool) -> tuple[list[str], int]:
+    pixels, luma = _pdq_pixels(decoded, pdq_mode)
+    out = np.zeros((_pdq.NUM_DIHEDRAL if dihedral else 1, 32), dtype=np.uint8)
+    quality = _pdq.pdq_hash(pixels, luma, pdq_mode == "cimg512", out)
+    return [row.tobytes().hex() for row in out], int(quality)
+
+
+def _grey_thumbnail(grey: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(grey.resize(size, Image.Resampling.LANCZOS)), dtype=np.uint8)
+
+
+def _imagehash_family(decoded: Decoded, wanted: Sequence[str]) -> dict[str, str]:
+    if decoded.image is not None:
+        grey = _to_grey(decoded.image)
+    else:
+        assert decoded.array is not None
+        grey = _to_grey(Image.fromarray(decoded.array))
+    # imagehash's sizes at hash_size=8: pHash 32x32, dHash 9 wide x 8 high, aHash 8x8.
+    kernels = {"phash": (_dct_hashes.phash, (32, 32)), "dhash": (_dct_hashes.dhash, (9, 8)),
+               "ahash": (_dct_hashes.ahash, (8, 8))}
+    hashes = {}
+    for name in wanted:
+        kernel, size = kernels[name]
+        out = np.zeros(8, dtype=np.uint8)
+        kernel(_grey_thumbnail(grey, size), out)
+        hashes[name] = out.tobytes().hex()
+    return hashes
+
+
+@dataclass(frozen=True)
+class Hasher:
+    """A configured hasher. Immutable and thread-safe: share one across threads.
+
+    >>> hasher = Hasher(("pdq", "md5"))
+    >>> result = hasher.hash("upload.jpg")          # doctest: +SKIP
+    >>> result.hashes["pdq"], result.pdq_quality     # doctest: +SKIP
+    """
+
+    algorithms: tuple[str, ...] = ("pdq",)
+    pdq_mode: str = "full"
+    dihedral: bool = False
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+    exif_transpose: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
+        if self.pdq_mode not in PDQ_MODES:
+            raise ConfigurationError(f"unknown PDQ mode {self.pdq_mode!r}; choose from {', '.join(PDQ_MODES)}")
+        if self.dihedral and "pdq" not in self.algorithms:
+            raise ConfigurationError("dihedral variants are a PDQ feature; request the pdq algorithm")
+
+    def hash(self, source: Source) -> HashResult:
+        """Hash one input (path, bytes, binary file, PIL.Image or uint8 array).
+
+        Raises an ImageError subclass for a bad input; nothing else is expected.
+        """
+        need_bytes = any(a in CRYPTOGRAPHIC_ALGORITHMS for a in self.algorithms)
+        decoded = decode(source, self.limits, exif_transpose=self.exif_transpose, need_bytes=need_bytes)
+        hashes: dict[str, str] = {}
+        quality = dihedral = None
+        family = [a for a in self.algorithms if a in ("phash", "dhash", "ahash")]
+        family_hashes = _imagehash_family(decoded, family) if family else {}
+        for name in self.algorithms:
+            if name == "pdq":
+                pdq, quality = _pdq_hashes(decoded, self.pdq_mode, self.dihedral)
+                hashes["pdq"] = pdq[0]
+                if self.dihedral:
+                    dihedral = dict(zip(DIHEDRAL_NAMES, pdq))
+            elif name in family_hashes:
+                hashes[name] = family_hashes[name]
+            else:
+                assert decoded.data is not None
+                hashes[name] = hashlib.new(name, decoded.data).hexdigest()
+        width, height = decoded.size
+        return HashResult(
+            hashes=hashes, width=width, height=height, format=decoded.format, mode=decoded.mode,
+            frame_count=decoded.frame_count, pdq_quality=quality,
+            pdq_mode=self.pdq_mode if quality is not None else None, pdq_dihedral=dihedral,
+            exif_transposed=decoded.exif_transposed,
+        )
+
+    def hash_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
+        """Hash many inputs on `threads` threads (default: the usable cores), yielding in
+        input order a HashResult or the ImageError of that input; never stops early."""
+        threads = threads or _usable_cores()
+        if threads < 1:
+            raise ConfigurationError("threads must be at least 1")
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hashmatch") as pool:
+            pending: deque = deque()
+            for source in sources:
+                pending.append(pool.submit(self._hash_or_error, source))
+                if len(pending) >= 2 * threads:  # bounded: a huge listing never sits in memory
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def _hash_or_error(self, source: Source) -> HashResult | ImageError:
+        try:
+            return self.hash(source)
+        except ImageError as exc:
+            return exc
+
+
+def hash_image(source: Source, algorithms: str | Iterable[str] = ("pdq",), **options: Any) -> HashResult:
+    """Hash one input: `hash_image("a.jpg", "pdq,phash", dihedral=True)`. Options as Hasher."""
+    return Hasher(parse_algorithms(algorithms), **options).hash(source)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
