@@ -19,7 +19,7 @@ import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -234,23 +234,34 @@ class Hasher:
     def hash_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
         """Hash many inputs on `threads` threads (default: the usable cores), yielding in
         input order a HashResult or the ImageError of that input; never stops early."""
-        threads = threads or _usable_cores()
-        if threads < 1:
-            raise ConfigurationError("threads must be at least 1")
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hashmatch") as pool:
-            pending: deque = deque()
-            for source in sources:
-                pending.append(pool.submit(self._hash_or_error, source))
-                if len(pending) >= 2 * threads:  # bounded: a huge listing never sits in memory
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+        return ordered_map(self.hash_or_error, sources, threads)
 
-    def _hash_or_error(self, source: Source) -> HashResult | ImageError:
+    def hash_or_error(self, source: Source) -> HashResult | ImageError:
+        """Like hash(), but returns the ImageError of a bad input instead of raising it."""
         try:
             return self.hash(source)
         except ImageError as exc:
             return exc
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], threads: int | None = None) -> Iterator[R]:
+    """map() on a thread pool, results in input order, at most 2 x threads items in
+    flight (a huge listing never sits in memory). The kernels release the GIL."""
+    threads = threads or usable_cores()
+    if threads < 1:
+        raise ConfigurationError("threads must be at least 1")
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hashmatch") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def hash_image(source: Source, algorithms: str | Iterable[str] = ("pdq",), **options: Any) -> HashResult:
@@ -258,7 +269,7 @@ def hash_image(source: Source, algorithms: str | Iterable[str] = ("pdq",), **opt
     return Hasher(parse_algorithms(algorithms), **options).hash(source)
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux

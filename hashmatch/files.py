@@ -1,0 +1,62 @@
+"""Walking input trees and writing output files.
+
+Every file hashmatch writes is created with mode 0600 and appears atomically (temp file
+in the same folder, fsync, rename): hash lists and reports are sensitive, and a reader
+must never see half a file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Iterable, Iterator
+
+from .errors import UnreadableInputError
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One entry of a walk: a path to hash, or the error that stopped us reading it."""
+
+    path: str
+    error: UnreadableInputError | None = None
+
+
+def iter_input_files(paths: Iterable[str | os.PathLike]) -> Iterator[InputFile]:
+    """Files named directly, and every non-directory entry under named folders, recursively,
+    in sorted order. Symlinked folders are not descended (no loops, no escaping the tree);
+    FIFOs, sockets and broken links are yielded so that they get an outcome of their own."""
+    for given in paths:
+        path = os.fspath(given)
+        if not os.path.isdir(path):
+            yield InputFile(path)
+            continue
+        errors: list[OSError] = []
+        for root, dirs, names in os.walk(path, followlinks=False, onerror=errors.append):
+            while errors:
+                exc = errors.pop()
+                yield InputFile(exc.filename or root, UnreadableInputError(f"cannot list folder: {exc.strerror}"))
+            dirs.sort()
+            for name in sorted(names):
+                yield InputFile(os.path.join(root, name))
+        for exc in errors:
+            yield InputFile(exc.filename or path, UnreadableInputError(f"cannot list folder: {exc.strerror}"))
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
+    """Write `path` atomically with permissions 0600; on error the old file is untouched."""
+    target = os.path.abspath(os.fspath(path))
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".hashmatch-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
