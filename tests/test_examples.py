@@ -1,0 +1,31 @@
+"""The bundled example data stays consistent with the code that made it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hashmatch import Hasher
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def hamming(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+def test_example_list_holds_the_pdq_hashes_of_the_originals():
+    listed = [line.split() for line in (EXAMPLES / "lists" / "originals-pdq.txt").read_text().splitlines()]
+    hasher = Hasher(("pdq",))
+    originals = sorted((EXAMPLES / "images" / "originals").glob("*.jpg"))
+    assert [["pdq", hasher.hash(p).hashes["pdq"]] for p in originals] == listed
+
+
+def test_transformed_copies_are_near_their_originals_and_unrelated_ones_are_not():
+    hasher = Hasher(("pdq",), dihedral=True)
+    originals = {p.stem: hasher.hash(p) for p in (EXAMPLES / "images" / "originals").glob("*.jpg")}
+    for copy in (EXAMPLES / "images" / "copies").iterdir():
+        original = originals[copy.name[: len("scene-N")]]
+        variants = hasher.hash(copy).pdq_dihedral.values()
+        assert min(hamming(v, original.hashes["pdq"]) for v in variants) <= 31, copy.name
+    for other in (EXAMPLES / "images" / "unrelated").iterdir():
+        pdq = hasher.hash(other).hashes["pdq"]
+        assert min(hamming(pdq, o.hashes["pdq"]) for o in originals.values()) > 31, other.name
