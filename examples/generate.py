@@ -32,11 +32,19 @@ def picture(seed: int) -> Image.Image:
     draw.rectangle((0, horizon, width, height), fill=tuple(int(v) for v in rng.integers(0, 160, 3)))
     cx, cy, r = int(rng.integers(30, width - 30)), int(rng.integers(20, horizon - 20)), int(rng.integers(10, 30))
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=tuple(int(v) for v in rng.integers(150, 256, 3)))
-    for _ in range(int(rng.integers(3, 8))):
+    for _ in range(int(rng.integers(4, 9))):
         x0 = int(rng.integers(0, width - 40))
         w, h = int(rng.integers(15, 60)), int(rng.integers(20, horizon - 10))
         draw.rectangle((x0, horizon - h, x0 + w, horizon), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
-    return image
+        for wy in range(horizon - h + 4, horizon - 6, 9):  # windows
+            for wx in range(x0 + 3, x0 + w - 5, 8):
+                draw.rectangle((wx, wy, wx + 3, wy + 4), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    for _ in range(int(rng.integers(5, 12))):  # trees on the ground
+        tx, ty = int(rng.integers(0, width)), int(rng.integers(horizon, height))
+        tr = int(rng.integers(6, 18))
+        draw.ellipse((tx - tr, ty - 2 * tr, tx + tr, ty), fill=(int(rng.integers(0, 80)), int(rng.integers(80, 200)), 40))
+    grain = rng.normal(0, 6, (height, width, 3))
+    return Image.fromarray(np.clip(np.asarray(image) + grain, 0, 255).astype(np.uint8))
 
 
 def save_jpeg(image: Image.Image, path: Path, quality: int = 88) -> None:
@@ -62,7 +70,7 @@ def main() -> None:
         "scene-4-flipped.jpg": (ImageOps.mirror(originals["scene-4"]), 88),
     }
     captioned = originals["scene-5"].copy()
-    ImageDraw.Draw(captioned).text((10, height - 24), "shared on a forum", fill=(255, 255, 255))
+    ImageDraw.Draw(captioned).text((8, height - 14), "shared on a forum", fill=(255, 255, 255))
     copies["scene-5-captioned.png"] = (captioned, None)
     for name, (image, quality) in copies.items():
         path = images / "copies" / name

@@ -24,8 +24,14 @@ def test_transformed_copies_are_near_their_originals_and_unrelated_ones_are_not(
     originals = {p.stem: hasher.hash(p) for p in (EXAMPLES / "images" / "originals").glob("*.jpg")}
     for copy in (EXAMPLES / "images" / "copies").iterdir():
         original = originals[copy.name[: len("scene-N")]]
-        variants = hasher.hash(copy).pdq_dihedral.values()
-        assert min(hamming(v, original.hashes["pdq"]) for v in variants) <= 31, copy.name
+        result = hasher.hash(copy)
+        nearest = min(hamming(v, original.hashes["pdq"]) for v in result.pdq_dihedral.values())
+        if "cropped" in copy.name:  # PDQ's known blind spot, shown on purpose in the demo
+            assert nearest > 31, copy.name
+        elif "flipped" in copy.name:  # found only through the dihedral variants
+            assert hamming(result.hashes["pdq"], original.hashes["pdq"]) > 31 and nearest <= 31
+        else:
+            assert nearest <= 31, copy.name
     for other in (EXAMPLES / "images" / "unrelated").iterdir():
         pdq = hasher.hash(other).hashes["pdq"]
         assert min(hamming(pdq, o.hashes["pdq"]) for o in originals.values()) > 31, other.name
