@@ -31,7 +31,7 @@ def kernel(name: str) -> Extension:
 
 setup(
     ext_modules=cythonize(
-        [kernel("pdq"), kernel("dct_hashes")],
+        [kernel("pdq"), kernel("dct_hashes"), kernel("hamming")],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
