@@ -41,6 +41,16 @@ def test_pdq_full_and_dihedral_equal_pdqhash(width, height, kind):
     assert got_quality == quality
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA"])
+@pytest.mark.parametrize("width,height,kind", CASES[::5])
+def test_pdq_of_grey_and_alpha_images_equals_pdqhash_on_convert_rgb(width, height, kind, mode):
+    # L and LA reach the kernel as 1 or 2 channels, RGBA as 4, without a conversion copy.
+    image = Image.fromarray(make_rgb(width, height, seed=width + 3 * height, kind=kind)).convert(mode)
+    expected, quality = pdqhash_hex(np.asarray(image.convert("RGB")))
+    result = Hasher(("pdq",), dihedral=True, limits=ANY_SIZE).hash(image)
+    assert (list(result.pdq_dihedral.values()), result.pdq_quality) == (expected, quality)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("width,height", LARGE_SIZES)
 def test_pdq_large_photo_sizes_equal_pdqhash(width, height):
@@ -122,3 +132,14 @@ def test_flat_images_take_scipy_rounding_noise_into_account():
     for value in range(0, 256, 5):
         image = Image.new("L", (40, 40), value)
         assert Hasher(("phash",)).hash(image).hashes["phash"] == str(imagehash.phash(image))
+
+
+def test_luma_identity_the_pdq_kernel_relies_on_holds_for_every_rgb_value():
+    # native/pdq.pyx computes pdqhash's float64 luma r*0.299 + g*0.587 + b*0.114 (cast to
+    # float32) as float32(299r + 587g + 114b) / 1000 in SIMD; prove it for all 2^24 colours.
+    values = np.arange(256, dtype=np.float64)
+    for r in range(256):
+        g, b = np.meshgrid(values, values, indexing="ij")
+        exact = (r * 0.299 + g * 0.587 + b * 0.114).astype(np.float32)
+        fast = (299 * r + 587 * g + 114 * b).astype(np.float32) / np.float32(1000)
+        assert np.array_equal(exact, fast), r
