@@ -1,0 +1,275 @@
+"""Exact nearest-hash matching engines for fixed-length binary codes.
+
+Codes are a C-contiguous uint8 array of shape (N, nbytes): PDQ is 256 bits (32 bytes),
+pHash/dHash/aHash are 64 bits (8 bytes). nbytes must be a multiple of 8 (at most 128).
+Every engine answers the same question exactly: for each query, every code whose Hamming
+distance is <= radius (inclusive), as (ids int64 ascending, distances int32).
+
+Engines
+-------
+``FlatEngine`` ("flat")
+    FAISS ``IndexBinaryFlat`` (one OpenMP thread per calling thread; FAISS's range search is
+    strict, so radius + 1 is passed). Without FAISS it falls back to the native popcount
+    scan (hashmatch._hamming.hamming_range_flat_batch). Holds its own copy of the codes.
+``MultiIndexEngine`` ("mih")
+    Exact multi-index hashing in the Cython kernel (native/hamming.pyx): one CSR table per
+    16-bit chunk (m = nbits / 16 tables), a per-query probe plan chosen by a knapsack over
+    the exact bucket sizes, prefetched popcount verification. Keeps a reference to the codes
+    (no copy; a numpy memmap works) plus m * (65537 + N) uint32: at 10M PDQ codes
+    32 + 64 + 0.4 = 96.4 bytes per entry. Ids are uint32, so N <= 2**32 - 1. Immutable after
+    build; the kernel releases the GIL and allocates its scratch per call, so any number of
+    threads may query one engine at once. Do not modify the codes array after building.
+
+``build_engine(codes, "auto", max_radius=r)`` picks "mih" when both hold:
+
+* N >= AUTO_MIH_MIN_ENTRIES (8,192), and
+* the probe plan on uniform data touches at most AUTO_MAX_CANDIDATE_FRACTION (5%) of the
+  buckets at max_radius (PDQ r=31: 272 of 65536 keys per table = 0.4%; 64-bit r=10: 0.65%;
+  64-bit r=20: 22%, PDQ r=63: 17%, where a sequential scan wins),
+
+else "flat". Measured on the 2-core AMD EPYC dev box (single queries through range_search,
+radius 31, uniform PDQ codes, median of 5 x 500 queries, microseconds per query; scratch
+script /tmp/measure_auto.py, numbers copied here):
+
+    N        flat (FAISS)   mih
+    1,024       13.8         6.8
+    4,096       16.8         7.4
+    8,192       20.7         8.2
+    16,384      29.3         8.6
+    65,536      78.2        13.4
+
+MIH answers faster at every size (FAISS flat pays ~12 us of per-call overhead), but its 16
+offset tables are a fixed 4 MiB: below 8,192 entries that is over 512 bytes per entry while
+flat answers in under 21 us, so small lists stay flat.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from . import _hamming
+from .errors import ConfigurationError
+
+__all__ = [
+    "AUTO_MAX_CANDIDATE_FRACTION", "AUTO_MIH_MIN_ENTRIES", "ENGINE_KINDS", "Engine",
+    "FlatEngine", "MultiIndexEngine", "build_engine", "uniform_probe_fraction",
+]
+
+ENGINE_KINDS = ("auto", "flat", "mih")
+AUTO_MIH_MIN_ENTRIES = 8192
+AUTO_MAX_CANDIDATE_FRACTION = 0.05
+MAX_ENTRIES = 2**32 - 1
+MAX_NBYTES = 128
+
+Result = list[tuple[np.ndarray, np.ndarray]]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    nbytes: int
+
+    def __len__(self) -> int: ...
+
+    def range_search(self, queries: np.ndarray, radius: int) -> Result:
+        """For each query row (uint8 (Q, nbytes)), (ids int64 ascending, distances int32) of
+        every code with Hamming distance <= radius (inclusive). Exact."""
+        ...
+
+    def memory_bytes(self) -> int: ...
+
+
+# ---------------------------------------------------------------- validation
+
+def _check_codes(codes: object, what: str = "codes") -> np.ndarray:
+    if not isinstance(codes, np.ndarray):
+        raise ConfigurationError(f"{what} must be a numpy array, not {type(codes).__name__}")
+    if codes.dtype != np.uint8:
+        raise ConfigurationError(f"{what} must have dtype uint8, not {codes.dtype}")
+    if codes.ndim != 2:
+        raise ConfigurationError(f"{what} must be 2-D (N, nbytes), not {codes.ndim}-D")
+    if not codes.flags.c_contiguous:
+        raise ConfigurationError(f"{what} must be C-contiguous")
+    nbytes = codes.shape[1]
+    if nbytes <= 0 or nbytes % 8 or nbytes > MAX_NBYTES:
+        raise ConfigurationError(f"{what}: nbytes must be a positive multiple of 8 up to {MAX_NBYTES}, "
+                                 f"not {nbytes}")
+    return codes
+
+
+def _check_radius(radius: object, nbits: int, limit: int, what: str = "radius") -> int:
+    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
+        raise ConfigurationError(f"{what} must be an int, not {type(radius).__name__}")
+    radius = int(radius)
+    if radius < 0 or radius > limit or radius >= nbits:
+        raise ConfigurationError(f"{what} {radius} outside 0..{min(limit, nbits - 1)}")
+    return radius
+
+
+def _check_queries(queries: object, nbytes: int) -> np.ndarray:
+    queries = _check_codes(queries, "queries")
+    if queries.shape[1] != nbytes:
+        raise ConfigurationError(f"queries have {queries.shape[1]} bytes per row, the engine {nbytes}")
+    return queries
+
+
+def _split(ids: np.ndarray, dists: np.ndarray, lims: np.ndarray) -> Result:
+    bounds = lims.tolist()
+    return [(ids[a:b], dists[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+# ---------------------------------------------------------------- flat
+
+class FlatEngine:
+    """Exhaustive scan: FAISS IndexBinaryFlat, or the native popcount scan without FAISS."""
+
+    name = "flat"
+
+    def __init__(self, codes: np.ndarray, *, max_radius: int, backend: str = "auto"):
+        codes = _check_codes(codes)
+        self.nbytes = int(codes.shape[1])
+        self.nbits = 8 * self.nbytes
+        self.max_radius = _check_radius(max_radius, self.nbits, self.nbits - 1, "max_radius")
+        self._n = int(codes.shape[0])
+        if backend not in ("auto", "faiss", "native"):
+            raise ConfigurationError(f"unknown flat backend {backend!r}")
+        faiss = None
+        if backend != "native":
+            try:
+                import faiss  # noqa: PLC0415 - optional dependency, kept to this module
+            except ImportError:
+                if backend == "faiss":
+                    raise ConfigurationError("backend 'faiss' needs the faiss-cpu package") from None
+        self._faiss = faiss
+        if faiss is not None:
+            self.backend = "faiss"
+            self._index = faiss.IndexBinaryFlat(self.nbits)
+            if self._n:
+                faiss.omp_set_num_threads(1)
+                self._index.add(codes)
+            self._codes = None
+        else:
+            self.backend = "native"
+            self._index = None
+            self._codes = codes
+
+    def __len__(self) -> int:
+        return self._n
+
+    def memory_bytes(self) -> int:
+        return self._n * self.nbytes + 256
+
+    def range_search(self, queries: np.ndarray, radius: int) -> Result:
+        queries = _check_queries(queries, self.nbytes)
+        radius = _check_radius(radius, self.nbits, self.max_radius)
+        nq = queries.shape[0]
+        if self._n == 0 or nq == 0:
+            return [(np.empty(0, np.int64), np.empty(0, np.int32)) for _ in range(nq)]
+        if self._index is None:
+            return _split(*_hamming.hamming_range_flat_batch(self._codes, queries, radius))
+        self._faiss.omp_set_num_threads(1)  # per calling thread
+        lims, dists, ids = self._index.range_search(queries, radius + 1)  # FAISS: strict <
+        out: Result = []
+        bounds = lims.tolist()
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            qi, qd = ids[a:b], dists[a:b]
+            order = np.argsort(qi, kind="stable")
+            out.append((qi[order].astype(np.int64, copy=False), qd[order].astype(np.int32, copy=False)))
+        return out
+
+
+# ---------------------------------------------------------------- multi-index
+
+class MultiIndexEngine:
+    """Exact multi-index hashing over 16-bit chunks (see the module docstring)."""
+
+    name = "mih"
+
+    def __init__(self, codes: np.ndarray, *, max_radius: int):
+        codes = _check_codes(codes)
+        if codes.shape[0] > MAX_ENTRIES:
+            raise ConfigurationError(f"at most {MAX_ENTRIES} codes (uint32 ids), not {codes.shape[0]}")
+        self.nbytes = int(codes.shape[1])
+        self.nbits = 8 * self.nbytes
+        self.ntables = self.nbytes // 2
+        self.max_radius = _check_radius(max_radius, self.nbits, self.nbits - 1, "max_radius")
+        offsets, ids = _hamming.build_tables(codes)
+        offsets.setflags(write=False)
+        ids.setflags(write=False)
+        self._codes = codes  # a reference, never a copy
+        self._offsets = offsets
+        self._ids = ids
+        self._n = int(codes.shape[0])
+
+    def __len__(self) -> int:
+        return self._n
+
+    def memory_bytes(self) -> int:
+        return int(self._codes.nbytes + self._offsets.nbytes + self._ids.nbytes)
+
+    def range_search(self, queries: np.ndarray, radius: int) -> Result:
+        return _split(*self._search(queries, radius)[:3])
+
+    def range_search_flat(self, queries: np.ndarray, radius: int,
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like range_search but returns FAISS-style (lims int64 (Q+1), ids, dists) arrays."""
+        ids, dists, lims, _ = self._search(queries, radius)
+        return lims, ids, dists
+
+    def candidates(self, queries: np.ndarray, radius: int) -> int:
+        """Total candidates the probe plans verify for these queries (a cost measure)."""
+        return int(self._search(queries, radius)[3])
+
+    def plan(self, query: np.ndarray, radius: int) -> tuple[list[int], int]:
+        """The probe radius per table (-1: skipped) and the candidate count for one query."""
+        q = _check_queries(np.asarray(query).reshape(1, -1), self.nbytes)[0]
+        radius = _check_radius(radius, self.nbits, self.max_radius)
+        if self._n == 0:
+            return [-1] * self.ntables, 0
+        return _hamming.mih_plan(self._codes, self._offsets, self._ids, q, radius)
+
+    def _search(self, queries: np.ndarray, radius: int, allow_scan: bool = True):
+        queries = _check_queries(queries, self.nbytes)
+        radius = _check_radius(radius, self.nbits, self.max_radius)
+        return _hamming.mih_range_search(self._codes, self._offsets, self._ids, queries, radius, allow_scan)
+
+
+# ---------------------------------------------------------------- choice
+
+_LEVEL_KEYS = [1, 17, 137, 697, 2517, 6885, 14893, 26333, 39203, 50643, 58651, 63019, 64839,
+               65399, 65519, 65535, 65536]  # keys within Hamming distance s of a 16-bit value
+
+
+def uniform_probe_fraction(nbits: int, radius: int) -> float:
+    """Fraction of the entries the cheapest exact plan verifies on uniform codes."""
+    m = nbits // 16
+    need = radius + 1
+    best = [0.0] + [float("inf")] * need
+    for _ in range(m):
+        nxt = [float("inf")] * (need + 1)
+        for u, cost in enumerate(best):
+            if cost == float("inf"):
+                continue
+            for s in range(-1, 17):
+                nu = min(need, u + s + 1)
+                nxt[nu] = min(nxt[nu], cost + (_LEVEL_KEYS[s] if s >= 0 else 0))
+        best = nxt
+    return best[need] / 65536.0
+
+
+def build_engine(codes: np.ndarray, kind: str = "auto", *, max_radius: int) -> Engine:
+    """Build an engine over codes (uint8 (N, nbytes), C-contiguous) answering radii up to
+    max_radius. kind: "auto" (see the module docstring), "flat" or "mih"."""
+    if kind not in ENGINE_KINDS:
+        raise ConfigurationError(f"unknown engine kind {kind!r}; expected one of {ENGINE_KINDS}")
+    codes = _check_codes(codes)
+    nbits = 8 * codes.shape[1]
+    max_radius = _check_radius(max_radius, nbits, nbits - 1, "max_radius")
+    if kind == "auto":
+        small = codes.shape[0] < AUTO_MIH_MIN_ENTRIES
+        costly = uniform_probe_fraction(nbits, max_radius) > AUTO_MAX_CANDIDATE_FRACTION
+        kind = "flat" if small or costly else "mih"
+    if kind == "flat":
+        return FlatEngine(codes, max_radius=max_radius)
+    return MultiIndexEngine(codes, max_radius=max_radius)

@@ -1,0 +1,341 @@
+"""Exactness of the matching engines (hashmatch.engines) against numpy brute force."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hashmatch import _hamming
+from hashmatch.engines import (
+    FlatEngine,
+    MultiIndexEngine,
+    build_engine,
+    uniform_probe_fraction,
+)
+from hashmatch.errors import ConfigurationError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PDQ_INPUT = SHARED / "pdq-reference" / "pdq" / "data" / "reg-test-input"
+PDQ_TRUTH = SHARED / "pdq-reference" / "expected" / "generated_here_needles_vs_haystack_bruteforce_le32.csv"
+
+RADII_256 = [0, 10, 31, 32, 63]
+RADII_64 = list(range(21))
+
+
+# ---------------------------------------------------------------- data
+
+def distances(codes: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(Q, N) Hamming distances by numpy popcount."""
+    out = np.empty((len(queries), len(codes)), dtype=np.int32)
+    for i, q in enumerate(queries):
+        out[i] = np.bitwise_count(codes ^ q).sum(axis=1, dtype=np.int32)
+    return out
+
+
+def expected(dist: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    res = []
+    for row in dist:
+        ids = np.flatnonzero(row <= radius)
+        res.append((ids, row[ids]))
+    return res
+
+
+def flip_bits(rng: np.random.Generator, code: np.ndarray, nflip: int) -> np.ndarray:
+    out = code.copy()
+    for b in rng.choice(out.size * 8, nflip, replace=False):
+        out[b // 8] ^= np.uint8(1 << (b % 8))
+    return out
+
+
+def uniform_codes(rng, n: int, nbytes: int) -> np.ndarray:
+    return rng.integers(0, 256, (n, nbytes), dtype=np.uint8)
+
+
+def clustered_codes(rng, nseeds: int, nbytes: int, lo: int = 20, hi: int = 200, maxflip: int = 40) -> np.ndarray:
+    """Families of near-duplicates: each seed with lo..hi copies flipped in 0..maxflip bits."""
+    seeds = uniform_codes(rng, nseeds, nbytes)
+    sizes = rng.integers(lo, hi + 1, nseeds)
+    codes = np.repeat(seeds, sizes, axis=0)
+    nbits = nbytes * 8
+    nflip = rng.integers(0, maxflip + 1, len(codes))
+    mask = rng.random((len(codes), nbits)) < (nflip / nbits)[:, None]
+    codes = np.packbits(np.unpackbits(codes, axis=1) ^ mask.astype(np.uint8), axis=1)
+    return np.ascontiguousarray(codes[rng.permutation(len(codes))])
+
+
+def skewed_codes(rng, n: int, nbytes: int) -> np.ndarray:
+    """Like hashes of flat images: many codes share chunk values 0x0000/0xffff in several chunks."""
+    codes = uniform_codes(rng, n, nbytes)
+    m = nbytes // 2
+    for row in range(n):
+        if rng.random() < 0.6:
+            k = int(rng.integers(1, max(2, m * 3 // 4)))
+            chunks = rng.choice(m, k, replace=False)
+            value = 0x00 if rng.random() < 0.7 else 0xFF
+            for c in chunks:
+                codes[row, 2 * c: 2 * c + 2] = value
+    codes[: n // 50] = 0  # a block of all-zero codes (blank images)
+    return codes
+
+
+def queries_near(rng, codes: np.ndarray, nq: int, maxflip: int) -> np.ndarray:
+    picks = codes[rng.integers(0, len(codes), nq)]
+    return np.stack([flip_bits(rng, c, int(rng.integers(0, maxflip + 1))) for c in picks])
+
+
+def assert_same(got, want) -> None:
+    assert len(got) == len(want)
+    for (gi, gd), (wi, wd) in zip(got, want):
+        assert gi.dtype == np.int64 and gd.dtype == np.int32
+        np.testing.assert_array_equal(gi, wi)
+        np.testing.assert_array_equal(gd, wd)
+
+
+def engines_for(codes: np.ndarray, max_radius: int):
+    mih = MultiIndexEngine(codes, max_radius=max_radius)
+    return {"flat": FlatEngine(codes, max_radius=max_radius),
+            "flat-native": FlatEngine(codes, max_radius=max_radius, backend="native"),
+            "mih": mih}
+
+
+def check_all(codes, queries, radii, max_radius) -> None:
+    dist = distances(codes, queries)
+    engines = engines_for(codes, max_radius)
+    mih = engines["mih"]
+    for r in radii:
+        want = expected(dist, r)
+        for eng in engines.values():
+            assert_same(eng.range_search(queries, r), want)
+        # The probe itself, without the sequential-scan shortcut.
+        ids, dists, lims, _ = mih._search(queries, r, allow_scan=False)
+        got = [(ids[a:b], dists[a:b]) for a, b in zip(lims[:-1], lims[1:])]
+        assert_same(got, want)
+
+
+# ---------------------------------------------------------------- exactness
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(20240611)
+
+
+def test_uniform_pdq(rng):
+    codes = uniform_codes(rng, 100_000, 32)
+    queries = np.concatenate([queries_near(rng, codes, 60, 70), uniform_codes(rng, 20, 32)])
+    check_all(codes, queries, RADII_256, 63)
+
+
+def test_clustered_pdq(rng):
+    codes = clustered_codes(rng, 300, 32)
+    assert 6_000 <= len(codes) <= 60_000
+    queries = queries_near(rng, codes, 80, 30)
+    check_all(codes, queries, RADII_256, 63)
+
+
+def test_skewed_pdq(rng):
+    codes = skewed_codes(rng, 30_000, 32)
+    queries = np.concatenate([queries_near(rng, codes, 60, 20), np.zeros((2, 32), np.uint8),
+                              np.full((1, 32), 0xFF, np.uint8)])
+    check_all(codes, queries, RADII_256, 63)
+    # The plan skips the crowded tables of a blank-ish query and still finds everything.
+    mih = MultiIndexEngine(codes, max_radius=63)
+    q = codes[np.flatnonzero((codes[:, :8] == 0).all(axis=1) & (codes[:, 8:] != 0).any(axis=1))[0]]
+    plan, cands = mih.plan(q, 31)
+    assert sum(s + 1 for s in plan) >= 32
+    assert min(plan) == -1
+
+
+@pytest.mark.parametrize("maker", ["uniform", "clustered", "skewed"])
+def test_64bit(rng, maker):
+    if maker == "uniform":
+        codes = uniform_codes(rng, 50_000, 8)
+    elif maker == "clustered":
+        codes = clustered_codes(rng, 200, 8, maxflip=12)
+    else:
+        codes = skewed_codes(rng, 20_000, 8)
+    queries = queries_near(rng, codes, 40, 12)
+    check_all(codes, queries, RADII_64, 20)
+
+
+def test_pdq_reference_needles_vs_haystack():
+    def read(path):
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        return np.array([np.frombuffer(bytes.fromhex(ln), np.uint8) for ln in lines])
+
+    needles, haystack = read(PDQ_INPUT / "needles.txt"), read(PDQ_INPUT / "haystack.txt")
+    truth: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(needles))}
+    rows = PDQ_TRUTH.read_text().splitlines()[1:]
+    for line in rows:
+        n, h, d = (int(v) for v in line.split(","))
+        truth[n].append((h, d))
+    assert sum(len(v) for v in truth.values()) == len(rows) > 0
+    for r in (31, 32):
+        for eng in engines_for(haystack, 32).values():
+            got = eng.range_search(needles, r)
+            for i, (ids, dists) in enumerate(got):
+                want = sorted((h, d) for h, d in truth[i] if d <= r)
+                assert list(zip(ids.tolist(), dists.tolist())) == want
+
+
+# ---------------------------------------------------------------- edges
+
+@pytest.mark.parametrize("nbytes,radius", [(32, 0), (32, 31), (32, 63), (32, 200), (8, 0), (8, 7), (8, 20), (8, 63)])
+def test_inclusive_boundary(rng, nbytes, radius):
+    q = uniform_codes(rng, 1, nbytes)[0]
+    nbits = nbytes * 8
+    at = flip_bits(rng, q, radius)
+    beyond = flip_bits(rng, q, radius + 1) if radius + 1 <= nbits else None
+    rows = [uniform_codes(rng, 20_000, nbytes), at[None]]
+    if beyond is not None:
+        rows.append(beyond[None])
+    codes = np.concatenate(rows)
+    i_at = 20_000
+    for kind in ("flat", "mih"):
+        eng = build_engine(codes, kind, max_radius=radius)
+        ids, dists = eng.range_search(q[None], radius)[0]
+        assert i_at in ids.tolist()
+        assert dists[ids.tolist().index(i_at)] == radius
+        if beyond is not None:
+            assert i_at + 1 not in ids.tolist()
+        # what brute force says
+        want = expected(distances(codes, q[None]), radius)
+        assert_same(eng.range_search(q[None], radius), want)
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_empty_and_single(kind):
+    empty = np.zeros((0, 32), np.uint8)
+    eng = build_engine(empty, kind, max_radius=31)
+    assert len(eng) == 0
+    res = eng.range_search(np.zeros((3, 32), np.uint8), 31)
+    assert len(res) == 3 and all(len(i) == 0 and i.dtype == np.int64 and d.dtype == np.int32 for i, d in res)
+    assert eng.range_search(np.zeros((0, 32), np.uint8), 31) == []
+
+    one = np.arange(32, dtype=np.uint8)[None]
+    eng = build_engine(one, kind, max_radius=31)
+    assert len(eng) == 1
+    (ids, d), (ids2, d2) = eng.range_search(np.concatenate([one, ~one]), 31)
+    assert ids.tolist() == [0] and d.tolist() == [0]
+    assert ids2.tolist() == []
+
+
+def test_thousands_of_matches_and_duplicates(rng):
+    """A degenerate code with thousands of near and exact copies (found in many tables)."""
+    base = np.zeros(32, np.uint8)
+    near = np.stack([flip_bits(rng, base, int(rng.integers(0, 12))) for _ in range(6_000)])
+    dups = np.repeat(uniform_codes(rng, 50, 32), 40, axis=0)
+    codes = np.concatenate([uniform_codes(rng, 20_000, 32), near, np.zeros((500, 32), np.uint8), dups])
+    codes = np.ascontiguousarray(codes[rng.permutation(len(codes))])
+    queries = np.concatenate([base[None], flip_bits(rng, base, 5)[None], dups[:3]])
+    dist = distances(codes, queries)
+    engines = engines_for(codes, 63)
+    for r in (0, 10, 31, 63):
+        want = expected(dist, r)
+        if r >= 31:
+            assert len(want[0][0]) >= 6_500
+        for eng in engines.values():
+            assert_same(eng.range_search(queries, r), want)
+        ids, dists, lims, _ = engines["mih"]._search(queries, r, allow_scan=False)
+        assert_same([(ids[a:b], dists[a:b]) for a, b in zip(lims[:-1], lims[1:])], want)
+
+
+def test_engines_agree_and_threads(rng):
+    codes = clustered_codes(rng, 200, 32)
+    queries = queries_near(rng, codes, 200, 35)
+    flat = build_engine(codes, "flat", max_radius=31)
+    mih = build_engine(codes, "mih", max_radius=31)
+    want = flat.range_search(queries, 31)
+    assert_same(mih.range_search(queries, 31), want)
+
+    results: dict[tuple[str, int], list] = {}
+    errors: list[BaseException] = []
+
+    def worker(tid: int) -> None:
+        try:
+            for eng in (mih, flat):
+                for _ in range(3):
+                    # single queries and batches interleaved
+                    got = [eng.range_search(queries[i:i + 1], 31)[0] for i in range(len(queries))]
+                    results[(eng.name, tid)] = got
+                    assert_same(eng.range_search(queries, 31), want)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for got in results.values():
+        assert_same(got, want)
+
+
+def test_memmap_not_copied(tmp_path, rng):
+    codes = uniform_codes(rng, 10_000, 32)
+    path = tmp_path / "codes.u8"
+    codes.tofile(path)
+    mm = np.memmap(path, dtype=np.uint8, mode="r", shape=codes.shape)
+    eng = MultiIndexEngine(mm, max_radius=31)
+    assert np.shares_memory(eng._codes, mm)
+    assert eng.memory_bytes() == codes.nbytes + 16 * 65537 * 4 + 16 * 10_000 * 4
+    q = queries_near(rng, codes, 10, 20)
+    assert_same(eng.range_search(q, 31), expected(distances(codes, q), 31))
+
+
+def test_native_flat_kernel(rng):
+    codes = uniform_codes(rng, 5_000, 32)
+    q = codes[7]
+    ids, d = _hamming.hamming_range_flat(codes, q, 100)
+    want = expected(distances(codes, q[None]), 100)[0]
+    np.testing.assert_array_equal(ids, want[0])
+    np.testing.assert_array_equal(d, want[1])
+    assert _hamming.popcount_impl() in ("popcnt", "swar", "builtin")
+
+
+def test_auto_choice(rng):
+    small = uniform_codes(rng, 1_000, 32)
+    big = uniform_codes(rng, 20_000, 32)
+    assert build_engine(small, max_radius=31).name == "flat"
+    assert build_engine(big, max_radius=31).name == "mih"
+    assert build_engine(uniform_codes(rng, 20_000, 8), max_radius=10).name == "mih"
+    assert build_engine(uniform_codes(rng, 20_000, 8), max_radius=20).name == "flat"
+    assert uniform_probe_fraction(256, 31) == pytest.approx(272 / 65536)
+
+
+# ---------------------------------------------------------------- bad arguments
+
+def test_bad_arguments(rng):
+    codes = uniform_codes(rng, 100, 32)
+    bad_codes = [
+        [[0] * 32],                                  # not an array
+        codes.astype(np.int16),                      # dtype
+        codes.ravel(),                               # 1-D
+        np.asfortranarray(uniform_codes(rng, 10, 32)),  # not C-contiguous
+        codes[:, :7],                                # not contiguous / bad width
+        np.zeros((3, 12), np.uint8),                 # nbytes not a multiple of 8
+        np.zeros((3, 0), np.uint8),
+    ]
+    for kind in ("auto", "flat", "mih"):
+        for bad in bad_codes:
+            with pytest.raises(ConfigurationError):
+                build_engine(bad, kind, max_radius=31)
+        for mr in (-1, 256, 1.5, True, "31"):
+            with pytest.raises(ConfigurationError):
+                build_engine(codes, kind, max_radius=mr)
+    with pytest.raises(ConfigurationError):
+        build_engine(codes, "hnsw", max_radius=31)
+    with pytest.raises(ConfigurationError):
+        build_engine(np.zeros((3, 8), np.uint8), "mih", max_radius=64)
+    for kind in ("flat", "mih"):
+        eng = build_engine(codes, kind, max_radius=31)
+        q = codes[:2].copy()
+        for r in (-1, 32, 2.0, None):
+            with pytest.raises(ConfigurationError):
+                eng.range_search(q, r)
+        for badq in (q.astype(np.int64), q[0], q[:, :8].copy(), np.zeros((2, 8), np.uint8),
+                     np.asfortranarray(uniform_codes(rng, 3, 32)), list(q)):
+            with pytest.raises(ConfigurationError):
+                eng.range_search(badq, 10)
