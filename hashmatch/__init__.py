@@ -2,7 +2,7 @@
 hash (MD5, SHA-1, SHA-256), with a Cython core bit-compatible with the reference tools.
 
 The public API is re-exported here; the compiled kernels (hashmatch._pdq,
-hashmatch._dct_hashes) are private.
+hashmatch._dct_hashes, hashmatch._hamming) are private.
 """
 from .decode import DEFAULT_FORMATS, DecodeLimits, sniff_format
 from .errors import (
@@ -31,6 +31,9 @@ from .hashing import (
     pdq_from_pixels,
 )
 
+from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS, Match, Matcher, MatchResult, open_matcher
+from .store import EntryInfo, ListInfo, Store, StoreError, StoreIntegrityError
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -40,4 +43,6 @@ __all__ = [
     "ImageTooSmallError", "InputTooLargeError", "InputTypeError", "NotARegularFileError",
     "TruncatedImageError", "UnreadableInputError", "UnsupportedFormatError",
     "hash_image", "parse_algorithms", "pdq_from_pixels", "sniff_format",
+    "DEFAULT_PDQ_QUALITY_GATE", "DEFAULT_THRESHOLDS", "EntryInfo", "ListInfo", "Match", "MatchResult",
+    "Matcher", "Store", "StoreError", "StoreIntegrityError", "open_matcher",
 ]

@@ -1,0 +1,237 @@
+"""The public matching API: thresholds, the PDQ quality gate, dihedral matching, batch
+matching and concurrency, over a verified Store and one engine per algorithm.
+
+A match is a candidate for human review, so it carries its evidence: algorithm,
+distance, the threshold it passed, the list (name and version), category, the source's
+entry id, the store's entry id, which dihedral variant hit, and the query's PDQ quality.
+Thresholds are inclusive (distance <= threshold).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .decode import DecodeLimits, Source
+from .engines import Engine, build_engine
+from .errors import ConfigurationError, ImageError
+from .hashing import (
+    CRYPTOGRAPHIC_ALGORITHMS,
+    DIHEDRAL_NAMES,
+    HEX_LENGTH,
+    PERCEPTUAL_ALGORITHMS,
+    Hasher,
+    HashResult,
+    ordered_map,
+)
+from .store import EntryInfo, Store
+
+#: Inclusive distance thresholds. PDQ 31 is Meta's published rule. The 64-bit ones come
+#: from benchmarks/measure_thresholds.py (1,000 generated originals x 21 transforms, 21M
+#: impostor pairs; README "Thresholds"): the largest threshold 3 bits below the closest
+#: impostor with an estimated per-pair false-match rate under 1e-8 (0.1 false candidates
+#: per query on a 10M list). aHash only matches exactly: unrelated images come within
+#: 3-5 bits of each other.
+DEFAULT_THRESHOLDS = {"pdq": 31, "phash": 6, "dhash": 5, "ahash": 0}
+#: PDQ hashes below this quality are unreliable (Meta discards them); such queries are
+#: reported as low quality and not matched unless the caller lowers the gate.
+DEFAULT_PDQ_QUALITY_GATE = 50
+
+
+@dataclass(frozen=True)
+class Match:
+    algorithm: str
+    distance: int
+    threshold: int
+    list_name: str
+    list_version: str
+    category: str | None
+    entry_id: str | None  # the source's id for the entry, when it has one
+    store_id: int  # the store's id for the entry
+    variant: str | None = None  # PDQ dihedral variant of the query that hit
+    query_quality: int | None = None  # the query's PDQ quality
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The outcome for one input: `status` is match, no_match or low_quality."""
+
+    status: str
+    matches: tuple[Match, ...]
+    hashes: dict[str, str]
+    pdq_quality: int | None = None
+    gated: tuple[str, ...] = ()  # algorithms not matched because of the quality gate
+    image: HashResult | None = None
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.matches)
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"status": self.status, "hashes": dict(self.hashes)}
+        if self.pdq_quality is not None:
+            record["pdq_quality"] = self.pdq_quality
+        if self.gated:
+            record["gated"] = list(self.gated)
+        record["matches"] = [m.to_dict() for m in self.matches]
+        return record
+
+
+@dataclass
+class _ExactIndex:
+    """Exact hashes: a sorted fixed-width byte array and binary search."""
+
+    keys: np.ndarray  # sorted, dtype S<nbytes>
+    positions: np.ndarray  # row of each sorted key in the store's array
+
+    @classmethod
+    def build(cls, codes: np.ndarray) -> "_ExactIndex":
+        keys = np.ascontiguousarray(codes).view(f"S{codes.shape[1]}").ravel()
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], order)
+
+    def lookup(self, code: bytes) -> np.ndarray:
+        key = np.array([code], dtype=self.keys.dtype)
+        lo, hi = np.searchsorted(self.keys, key, "left")[0], np.searchsorted(self.keys, key, "right")[0]
+        return self.positions[lo:hi]
+
+
+@dataclass(frozen=True)
+class _Options:
+    thresholds: dict[str, int]
+    pdq_quality_gate: int
+    dihedral: bool
+
+
+class Matcher:
+    """Matches inputs against one store generation. Thread-safe; `reload()` returns a
+    matcher on the store's newest generation (this one keeps its own)."""
+
+    def __init__(self, store: Store, *, algorithms: Sequence[str] | None = None,
+                 thresholds: Mapping[str, int] | None = None,
+                 pdq_quality_gate: int = DEFAULT_PDQ_QUALITY_GATE, dihedral: bool = False,
+                 engine: str = "auto", limits: DecodeLimits | None = None, exif_transpose: bool = False):
+        self.store = store
+        present = [a for a in store.arrays]
+        chosen = tuple(algorithms) if algorithms else tuple(present) or ("pdq",)
+        unknown = [a for a in chosen if a not in HEX_LENGTH]
+        if unknown:
+            raise ConfigurationError(f"unknown algorithms {unknown}")
+        merged = dict(DEFAULT_THRESHOLDS)
+        for name, value in (thresholds or {}).items():
+            if name not in PERCEPTUAL_ALGORITHMS:
+                raise ConfigurationError(f"thresholds apply to perceptual algorithms, not {name!r}")
+            if not 0 <= int(value) < HEX_LENGTH[name] * 4:
+                raise ConfigurationError(f"threshold {value} for {name} is out of range")
+            merged[name] = int(value)
+        if not 0 <= pdq_quality_gate <= 100:
+            raise ConfigurationError("the PDQ quality gate is between 0 and 100")
+        self.algorithms = chosen
+        self.options = _Options(merged, int(pdq_quality_gate), bool(dihedral))
+        self.engine_kind = engine
+        self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=dihedral and "pdq" in chosen,
+                             limits=limits or DecodeLimits(), exif_transpose=exif_transpose)
+        self._engines: dict[str, Engine] = {}
+        self._exact: dict[str, _ExactIndex] = {}
+        for algorithm in chosen:
+            array = store.arrays.get(algorithm)
+            if array is None or not len(array.ids):
+                continue
+            if algorithm in CRYPTOGRAPHIC_ALGORITHMS:
+                self._exact[algorithm] = _ExactIndex.build(array.codes)
+            else:
+                self._engines[algorithm] = build_engine(array.codes, engine, max_radius=merged[algorithm])
+
+    def reload(self) -> "Matcher":
+        o = self.options
+        return Matcher(self.store.reload(), algorithms=self.algorithms, thresholds=o.thresholds,
+                       pdq_quality_gate=o.pdq_quality_gate, dihedral=o.dihedral, engine=self.engine_kind,
+                       limits=self.hasher.limits, exif_transpose=self.hasher.exif_transpose)
+
+    # -- inputs --------------------------------------------------------------------------
+    def match(self, source: Source) -> MatchResult:
+        """Hash one input (any kind the Hasher takes) and match it. Raises ImageError."""
+        image = self.hasher.hash(source)
+        queries = dict(image.hashes)
+        variants = image.pdq_dihedral
+        result = self._match_one(queries, image.pdq_quality, variants)
+        return MatchResult(result.status, result.matches, result.hashes, result.pdq_quality, result.gated, image)
+
+    def match_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[MatchResult | ImageError]:
+        """Match many inputs on a thread pool, in input order; bad inputs yield their error."""
+        def one(source: Source) -> MatchResult | ImageError:
+            try:
+                return self.match(source)
+            except ImageError as exc:
+                return exc
+        return ordered_map(one, sources, threads)
+
+    # -- precomputed hashes -----------------------------------------------------------------
+    def match_hashes(self, hashes: Mapping[str, str], *, pdq_quality: int | None = None,
+                     pdq_dihedral: Mapping[str, str] | None = None) -> MatchResult:
+        """Match precomputed hex hashes ({'pdq': ..., 'md5': ...}). A PDQ without a quality
+        is matched (the caller vouches for it); with one, the gate applies."""
+        clean = {}
+        for name, value in hashes.items():
+            if name not in HEX_LENGTH:
+                raise ConfigurationError(f"unknown algorithm {name!r}")
+            text = value.strip().lower()
+            if len(text) != HEX_LENGTH[name] or any(c not in "0123456789abcdef" for c in text):
+                raise ConfigurationError(f"{name} hash must be {HEX_LENGTH[name]} hex digits")
+            clean[name] = text
+        return self._match_one(clean, pdq_quality, dict(pdq_dihedral) if pdq_dihedral else None)
+
+    def _match_one(self, hashes: dict[str, str], pdq_quality: int | None,
+                   variants: Mapping[str, str] | None) -> MatchResult:
+        found: dict[tuple[str, int], tuple[int, str | None]] = {}  # (algorithm, store id) -> (distance, variant)
+        gated: list[str] = []
+        for algorithm, hex_hash in hashes.items():
+            if algorithm in self._exact:
+                array = self.store.arrays[algorithm]
+                for position in self._exact[algorithm].lookup(bytes.fromhex(hex_hash)):
+                    found[(algorithm, int(array.ids[position]))] = (0, None)
+                continue
+            engine = self._engines.get(algorithm)
+            if engine is None:
+                continue
+            if algorithm == "pdq" and pdq_quality is not None and pdq_quality < self.options.pdq_quality_gate:
+                gated.append(algorithm)
+                continue
+            names: list[str | None] = [None]
+            codes = [hex_hash]
+            if algorithm == "pdq" and self.options.dihedral and variants:
+                names, codes = list(variants), list(variants.values())
+            queries = np.frombuffer(bytes.fromhex("".join(codes)), np.uint8).reshape(len(codes), -1)
+            ids = self.store.arrays[algorithm].ids
+            threshold = self.options.thresholds[algorithm]
+            for name, (positions, distances) in zip(names, engine.range_search(queries, threshold)):
+                for position, distance in zip(positions.tolist(), distances.tolist()):
+                    key = (algorithm, int(ids[position]))
+                    # Keep the closest variant; on a tie the earlier one (original first).
+                    if key not in found or distance < found[key][0]:
+                        found[key] = (distance, name)
+        entries = self.store.entries([store_id for _, store_id in found]) if found else {}
+        matches = sorted(
+            (self._evidence(algorithm, store_id, distance, variant, pdq_quality, entries[store_id])
+             for (algorithm, store_id), (distance, variant) in found.items() if store_id in entries),
+            key=lambda m: (m.distance, m.algorithm, m.store_id))
+        status = "match" if matches else ("low_quality" if gated else "no_match")
+        return MatchResult(status, tuple(matches), hashes, pdq_quality, tuple(gated))
+
+    def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
+                  quality: int | None, entry: EntryInfo) -> Match:
+        threshold = 0 if algorithm in CRYPTOGRAPHIC_ALGORITHMS else self.options.thresholds[algorithm]
+        if algorithm == "pdq" and self.options.dihedral and variant is None:
+            variant = DIHEDRAL_NAMES[0]
+        return Match(algorithm=algorithm, distance=distance, threshold=threshold, list_name=entry.list_name,
+                     list_version=entry.list_version, category=entry.category, entry_id=entry.entry_id,
+                     store_id=store_id, variant=variant, query_quality=quality if algorithm == "pdq" else None)
+
+
+def open_matcher(path: str, **options: Any) -> Matcher:
+    """Open and verify the store at `path` and return a Matcher over it."""
+    return Matcher(Store.open(path), **options)

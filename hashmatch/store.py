@@ -1,0 +1,521 @@
+"""The index store: one directory holding hash lists ready for matching.
+
+    STORE/manifest.json              format version, generation, PDQ convention, counts,
+                                     lists, and the sha256 of every data file
+    STORE/entries.<gen>.sqlite       entry metadata (list, version, category, source id,
+                                     date, tags, disabled state) and the removal audit
+    STORE/<alg>.<gen>.codes          active (not disabled) codes of one algorithm, raw
+                                     uint8 rows of HEX_LENGTH/2 bytes
+    STORE/<alg>.<gen>.ids            int64 entry ids aligned with the codes
+
+Every change writes a new *generation*: new files (temp file, fsync, rename, mode 0600),
+then the manifest is replaced last, which is the commit point. Files of a generation
+never change after they are written, so an open Store keeps matching against its own
+generation until it is explicitly reloaded, and a reader never sees half an update.
+Opening verifies every file against the manifest's sha256 (FAISS and numpy would happily
+match against silently corrupted bytes) and refuses a store that fails. No pickle.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import HashmatchError
+from .files import atomic_write
+from .hashing import ALGORITHMS, HEX_LENGTH, PDQ_MODES
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+SCHEMA = """
+CREATE TABLE lists (
+    name TEXT PRIMARY KEY, version TEXT NOT NULL, source_format TEXT, source_sha256 TEXT,
+    imported_at TEXT NOT NULL, pdq_mode TEXT
+);
+CREATE TABLE entries (
+    id INTEGER PRIMARY KEY, list_name TEXT NOT NULL, algorithm TEXT NOT NULL, hash BLOB NOT NULL,
+    category TEXT, entry_id TEXT, date_added TEXT, tags TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0, disabled_reason TEXT, disabled_at TEXT
+);
+CREATE INDEX entries_by_list ON entries (list_name);
+CREATE TABLE removed (
+    id INTEGER NOT NULL, list_name TEXT NOT NULL, list_version TEXT, algorithm TEXT NOT NULL,
+    hash BLOB NOT NULL, entry_id TEXT, removed_at TEXT NOT NULL, reason TEXT
+);
+"""
+
+
+class StoreError(HashmatchError):
+    """The store cannot be opened or changed as asked."""
+
+    code = "store"
+
+
+class StoreIntegrityError(StoreError):
+    """A store file is missing, truncated or differs from its checksum in the manifest."""
+
+    code = "store_integrity"
+
+
+def code_bytes(algorithm: str) -> int:
+    return HEX_LENGTH[algorithm] // 2
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    name: str
+    version: str
+    imported_at: str
+    source_format: str | None
+    entries: int
+    disabled: int
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """One list entry's metadata, as a match reports it."""
+
+    id: int
+    algorithm: str
+    hash: str
+    list_name: str
+    list_version: str
+    category: str | None
+    entry_id: str | None
+    date_added: str | None
+    tags: tuple[str, ...]
+    disabled: bool
+    disabled_reason: str | None = None
+
+
+@dataclass
+class CodeArray:
+    """Active codes of one algorithm and the entry id of each row."""
+
+    codes: np.ndarray  # (N, nbytes) uint8
+    ids: np.ndarray  # (N,) int64
+
+    @classmethod
+    def empty(cls, algorithm: str) -> "CodeArray":
+        return cls(np.zeros((0, code_bytes(algorithm)), np.uint8), np.zeros(0, np.int64))
+
+
+@dataclass
+class Manifest:
+    generation: int = 0
+    pdq_mode: str = "full"
+    created: str = field(default_factory=_now)
+    updated: str = field(default_factory=_now)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    database: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"format_version": FORMAT_VERSION, **self.__dict__}, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Manifest":
+        data = json.loads(text)
+        version = data.pop("format_version", None)
+        if version != FORMAT_VERSION:
+            raise StoreError(f"store format version {version!r} is not supported (expected {FORMAT_VERSION})")
+        return cls(**data)
+
+
+class Store:
+    """An opened, verified generation of a store directory. Thread-safe for readers."""
+
+    def __init__(self, path: Path, manifest: Manifest, arrays: dict[str, CodeArray]):
+        self.path = path
+        self.manifest = manifest
+        self.arrays = arrays
+        # Opened now, not lazily: a writer may delete this generation's file once a newer
+        # one is committed, and an open descriptor keeps it readable (POSIX). The file
+        # never changes, so SQLite may treat it as immutable (no locks, no journal). One
+        # connection shared under a lock: metadata is read only for hits.
+        uri = (path / manifest.database).resolve().as_uri() + "?mode=ro&immutable=1"
+        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Store":
+        """Open and verify the store at `path` (every file's sha256 against the manifest)."""
+        root = Path(path)
+        try:
+            manifest = Manifest.from_json((root / MANIFEST).read_text())
+        except FileNotFoundError as exc:
+            raise StoreError(f"{root} is not a hashmatch store (no {MANIFEST})") from exc
+        except (ValueError, TypeError) as exc:
+            raise StoreIntegrityError(f"{root / MANIFEST} is damaged: {exc}") from exc
+        for name, meta in manifest.files.items():
+            if name.endswith(".sqlite"):
+                _verify_file(root / name, meta)
+        arrays = {}
+        for algorithm, meta in manifest.arrays.items():
+            codes = np.frombuffer(_read_verified(root / meta["codes"], manifest.files[meta["codes"]]), np.uint8)
+            ids = np.frombuffer(_read_verified(root / meta["ids"], manifest.files[meta["ids"]]), np.int64)
+            arrays[algorithm] = CodeArray(codes.reshape(-1, code_bytes(algorithm)), ids)
+        return cls(root, manifest, arrays)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, pdq_mode: str = "full") -> "Store":
+        """Create an empty store (the folder is made 0700) and return it opened."""
+        if pdq_mode not in PDQ_MODES:
+            raise StoreError(f"unknown PDQ mode {pdq_mode!r}")
+        root = Path(path)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if (root / MANIFEST).exists():
+            raise StoreError(f"{root} already holds a store")
+        with _writer_lock(root):
+            return _GenerationWriter(root, Manifest(pdq_mode=pdq_mode)).commit(lambda db: None)
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike, *, pdq_mode: str = "full") -> "Store":
+        return cls.open(path) if (Path(path) / MANIFEST).exists() else cls.create(path, pdq_mode=pdq_mode)
+
+    def reload(self) -> "Store":
+        """The store's newest generation (self is unchanged: it is immutable)."""
+        return Store.open(self.path)
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def pdq_mode(self) -> str:
+        return self.manifest.pdq_mode
+
+    @property
+    def generation(self) -> int:
+        return self.manifest.generation
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def entries(self, ids: Sequence[int]) -> dict[int, EntryInfo]:
+        """Metadata of the given entry ids."""
+        result: dict[int, EntryInfo] = {}
+        wanted = [int(i) for i in ids]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._query(
+                "SELECT e.id, e.algorithm, e.hash, e.list_name, l.version, e.category, e.entry_id, e.date_added,"
+                " e.tags, e.disabled, e.disabled_reason FROM entries e JOIN lists l ON l.name = e.list_name"
+                f" WHERE e.id IN ({','.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                result[row[0]] = _entry_info(row)
+        return result
+
+    def iter_entries(self, list_name: str | None = None, *, include_disabled: bool = True) -> Iterator[EntryInfo]:
+        """Every entry (of one list), in id order, for export and audit."""
+        sql = ("SELECT e.id, e.algorithm, e.hash, e.list_name, l.version, e.category, e.entry_id, e.date_added,"
+               " e.tags, e.disabled, e.disabled_reason FROM entries e JOIN lists l ON l.name = e.list_name")
+        clauses, params = [], []
+        if list_name is not None:
+            clauses.append("e.list_name = ?")
+            params.append(list_name)
+        if not include_disabled:
+            clauses.append("e.disabled = 0")
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        # Paged by id so an export of millions never holds the lock (or all rows) at once.
+        last = -1
+        while True:
+            page = self._query(sql + (" AND" if clauses else " WHERE") + " e.id > ? ORDER BY e.id LIMIT 10000",
+                               [*params, last])
+            if not page:
+                return
+            for row in page:
+                yield _entry_info(row)
+            last = page[-1][0]
+
+    def lists(self) -> list[ListInfo]:
+        rows = self._query(
+            "SELECT l.name, l.version, l.imported_at, l.source_format, COUNT(e.id), COALESCE(SUM(e.disabled), 0)"
+            " FROM lists l LEFT JOIN entries e ON e.list_name = l.name GROUP BY l.name ORDER BY l.name")
+        return [ListInfo(*row) for row in rows]
+
+    def find(self, algorithm: str, hex_hash: str) -> list[EntryInfo]:
+        """Entries (active or disabled) holding exactly this hash."""
+        blob = bytes.fromhex(hex_hash)
+        rows = self._query("SELECT id FROM entries WHERE algorithm = ? AND hash = ?", (algorithm, blob))
+        return sorted(self.entries([r[0] for r in rows]).values(), key=lambda e: e.id)
+
+    # -- changing --------------------------------------------------------------------------
+    def import_list(self, parsed: Any, *, name: str, version: str, pdq_mode: str | None = None,
+                    source_sha256: str | None = None) -> "Store":
+        """Add list `name` at `version`, replacing every entry of an earlier version in the
+        same generation (atomically). `parsed` is a lists.ParsedList. Returns the new Store."""
+        if pdq_mode is not None and pdq_mode != self.pdq_mode and "pdq" in set(parsed.algorithms):
+            raise StoreError(f"this store holds PDQ made with the {self.pdq_mode!r} convention; "
+                             f"the list was made with {pdq_mode!r}")
+        if not name or not version:
+            raise StoreError("a list needs a name and a version")
+        added = _group_by_algorithm(parsed)
+        retracted = list(getattr(parsed, "retracted", None) or [])
+
+        def apply(db: sqlite3.Connection) -> None:
+            now = _now()
+            _record_removals(db, "SELECT id FROM entries WHERE list_name = ?", (name,), now, f"replaced by version {version}")
+            db.execute("DELETE FROM entries WHERE list_name = ?", (name,))
+            db.execute("INSERT OR REPLACE INTO lists VALUES (?, ?, ?, ?, ?, ?)",
+                       (name, version, getattr(parsed, "format", None), source_sha256, now, self.pdq_mode))
+            for algorithm, (rows, _) in added.items():
+                db.executemany(
+                    "INSERT INTO entries (list_name, algorithm, hash, category, entry_id, date_added, tags)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    ((name, algorithm, blob, cat, eid, date, tags) for blob, cat, eid, date, tags in rows))
+            for algorithm, hex_hash in retracted:  # the source says these are gone: drop them anywhere in this list
+                _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
+                                 (name, algorithm, bytes.fromhex(hex_hash)), now, "retracted by the source")
+                db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
+                           (name, algorithm, bytes.fromhex(hex_hash)))
+
+        return self._change(apply)
+
+    def remove_list(self, name: str, reason: str = "list removed") -> "Store":
+        self._require_list(name)
+
+        def apply(db: sqlite3.Connection) -> None:
+            _record_removals(db, "SELECT id FROM entries WHERE list_name = ?", (name,), _now(), reason)
+            db.execute("DELETE FROM entries WHERE list_name = ?", (name,))
+            db.execute("DELETE FROM lists WHERE name = ?", (name,))
+
+        return self._change(apply)
+
+    def remove_entries(self, ids: Iterable[int], reason: str = "retracted by the source") -> "Store":
+        wanted = self._require_entries(ids)
+
+        def apply(db: sqlite3.Connection) -> None:
+            marks = ",".join("?" * len(wanted))
+            _record_removals(db, f"SELECT id FROM entries WHERE id IN ({marks})", wanted, _now(), reason)
+            db.execute(f"DELETE FROM entries WHERE id IN ({marks})", wanted)
+
+        return self._change(apply)
+
+    def set_disabled(self, ids: Iterable[int], disabled: bool, reason: str | None = None) -> "Store":
+        """Disable entries locally (false positives): they never match but stay auditable."""
+        wanted = self._require_entries(ids)
+
+        def apply(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"UPDATE entries SET disabled = ?, disabled_reason = ?, disabled_at = ? WHERE id IN ({','.join('?' * len(wanted))})",
+                [int(disabled), reason if disabled else None, _now() if disabled else None, *wanted])
+
+        return self._change(apply)
+
+    def _require_list(self, name: str) -> None:
+        if not any(info.name == name for info in self.lists()):
+            raise StoreError(f"no list named {name!r} in this store")
+
+    def _require_entries(self, ids: Iterable[int]) -> list[int]:
+        wanted = sorted({int(i) for i in ids})
+        found = self.entries(wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise StoreError(f"no entries with ids {missing[:10]}")
+        if not wanted:
+            raise StoreError("no entries given")
+        return wanted
+
+    def _change(self, apply) -> "Store":
+        with _writer_lock(self.path):
+            # Build on the newest generation on disk, not on this (possibly stale) one.
+            manifest = Manifest.from_json((self.path / MANIFEST).read_text())
+            return _GenerationWriter(self.path, manifest).commit(apply)
+
+    def removed(self) -> list[dict[str, Any]]:
+        """The removal audit: what was removed, from which list version, when and why."""
+        rows = self._query("SELECT id, list_name, list_version, algorithm, hash, entry_id, removed_at, reason"
+                           " FROM removed ORDER BY removed_at, id")
+        keys = ("id", "list_name", "list_version", "algorithm", "hash", "entry_id", "removed_at", "reason")
+        return [{**dict(zip(keys, row)), "hash": bytes(row[4]).hex()} for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _entry_info(row: tuple) -> EntryInfo:
+    return EntryInfo(id=row[0], algorithm=row[1], hash=bytes(row[2]).hex(), list_name=row[3], list_version=row[4],
+                     category=row[5], entry_id=row[6], date_added=row[7],
+                     tags=tuple(json.loads(row[8])) if row[8] else (), disabled=bool(row[9]),
+                     disabled_reason=row[10])
+
+
+def _record_removals(db: sqlite3.Connection, select_ids: str, params, when: str, reason: str) -> None:
+    db.execute(
+        "INSERT INTO removed (id, list_name, list_version, algorithm, hash, entry_id, removed_at, reason)"
+        " SELECT e.id, e.list_name, l.version, e.algorithm, e.hash, e.entry_id, ?, ?"
+        f" FROM entries e LEFT JOIN lists l ON l.name = e.list_name WHERE e.id IN ({select_ids})",
+        (when, reason, *params))
+
+
+def _group_by_algorithm(parsed: Any) -> dict[str, tuple[list[tuple], int]]:
+    """Rows for SQLite, per algorithm: (hash blob, category, entry id, date, tags json)."""
+    grouped: dict[str, list[tuple]] = {}
+    for algorithm, hex_hash, category, entry_id, date, tags in zip(
+            parsed.algorithms, parsed.hashes, parsed.categories, parsed.entry_ids, parsed.dates, parsed.tags):
+        grouped.setdefault(algorithm, []).append(
+            (bytes.fromhex(hex_hash), category, entry_id, date, json.dumps(list(tags)) if tags else None))
+    return {a: (rows, len(rows)) for a, rows in grouped.items()}
+
+
+def _verify_file(path: Path, meta: dict[str, Any]) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+                size += len(block)
+    except FileNotFoundError as exc:
+        raise StoreIntegrityError(f"store file {path.name} is missing") from exc
+    if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+        raise StoreIntegrityError(
+            f"store file {path.name} does not match its checksum in the manifest; refusing to use it")
+
+
+def _read_verified(path: Path, meta: dict[str, Any]) -> bytes:
+    # Hash the very bytes we go on to use, so nothing can change between check and use.
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise StoreIntegrityError(f"store file {path.name} is missing") from exc
+    if len(data) != meta["bytes"] or _sha256(data) != meta["sha256"]:
+        raise StoreIntegrityError(
+            f"store file {path.name} does not match its checksum in the manifest; refusing to use it")
+    return data
+
+
+@contextlib.contextmanager
+def _writer_lock(root: Path) -> Iterator[None]:
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class _GenerationWriter:
+    """Writes generation N+1 of a store: database, arrays, then the manifest (commit)."""
+
+    def __init__(self, root: Path, manifest: Manifest):
+        self.root = root
+        self.old = manifest
+        self.generation = manifest.generation + 1
+
+    def _name(self, stem: str, ext: str) -> str:
+        return f"{stem}.{self.generation:06d}.{ext}"
+
+    def commit(self, apply) -> Store:
+        files: dict[str, dict[str, Any]] = {}
+        db_name = self._name("entries", "sqlite")
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".hashmatch-", suffix=".tmp")
+        os.close(fd)
+        try:
+            if self.old.database:
+                shutil.copyfile(self.root / self.old.database, temp)
+            db = sqlite3.connect(temp)
+            try:
+                # A private temp file made durable by fsync + rename below: no journal needed.
+                db.execute("PRAGMA journal_mode = OFF")
+                db.execute("PRAGMA synchronous = OFF")
+                if not self.old.database:
+                    db.executescript(SCHEMA)
+                apply(db)
+                db.commit()
+                arrays = {a: _active_codes(db, a) for a in ALGORITHMS}
+                counts = {a: dict(zip(("active", "disabled"), db.execute(
+                    "SELECT COALESCE(SUM(disabled = 0), 0), COALESCE(SUM(disabled), 0) FROM entries WHERE algorithm = ?",
+                    (a,)).fetchone())) for a in ALGORITHMS}
+                lists = [{"name": n, "version": v, "entries": c} for n, v, c in db.execute(
+                    "SELECT l.name, l.version, COUNT(e.id) FROM lists l LEFT JOIN entries e ON e.list_name = l.name"
+                    " GROUP BY l.name ORDER BY l.name")]
+            finally:
+                db.close()
+            os.chmod(temp, 0o600)
+            with open(temp, "rb+") as handle:
+                os.fsync(handle.fileno())
+                handle.seek(0)
+                digest = hashlib.file_digest(handle, "sha256")
+                size = handle.tell()
+            os.replace(temp, self.root / db_name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        files[db_name] = {"sha256": digest.hexdigest(), "bytes": size}
+        array_meta = {}
+        for algorithm, array in arrays.items():
+            if not len(array.ids):
+                continue
+            entry = {}
+            for kind, payload in (("codes", array.codes), ("ids", array.ids)):
+                name = self._name(algorithm, kind)
+                blob = np.ascontiguousarray(payload).tobytes()
+                with atomic_write(self.root / name, "wb") as handle:
+                    handle.write(blob)
+                files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
+                entry[kind] = name
+            entry["count"] = int(len(array.ids))
+            array_meta[algorithm] = entry
+        manifest = Manifest(generation=self.generation, pdq_mode=self.old.pdq_mode, created=self.old.created,
+                            updated=_now(), files=files, arrays=array_meta, counts=counts, lists=lists,
+                            database=db_name)
+        with atomic_write(self.root / MANIFEST, "w", encoding="utf-8") as handle:
+            handle.write(manifest.to_json())
+        _fsync_dir(self.root)
+        self._remove_old_generations(set(files))
+        return Store.open(self.root)
+
+    def _remove_old_generations(self, keep: set[str]) -> None:
+        # Open readers keep their (unlinked) files; POSIX frees them when they close.
+        for path in self.root.iterdir():
+            if path.name not in keep and path.name not in (MANIFEST, LOCK) and path.is_file() \
+                    and (path.suffix in (".sqlite", ".codes", ".ids")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+def _active_codes(db: sqlite3.Connection, algorithm: str) -> CodeArray:
+    rows = db.execute("SELECT id, hash FROM entries WHERE algorithm = ? AND disabled = 0 ORDER BY id",
+                      (algorithm,)).fetchall()
+    if not rows:
+        return CodeArray.empty(algorithm)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    codes = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(len(rows), code_bytes(algorithm))
+    return CodeArray(codes, ids)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,196 @@
+"""The store: generations, atomic 0600 files, checksums, versioned lists, removal,
+disabling, and the matcher on top (thresholds, quality gate, dihedral, evidence)."""
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from imagegen import make_rgb
+from hashmatch import Hasher
+from hashmatch.matcher import Matcher
+from hashmatch.store import Store, StoreError, StoreIntegrityError
+
+
+def parsed(algorithm: str, hashes: list[str], *, category="test", retracted=()):
+    n = len(hashes)
+    return SimpleNamespace(format="test", algorithms=[algorithm] * n, hashes=hashes, categories=[category] * n,
+                           entry_ids=[f"e{i}" for i in range(n)], dates=[None] * n, tags=[("t",)] * n,
+                           retracted=list(retracted))
+
+
+def random_hex(rng, n, nbytes=32):
+    return [bytes(row).hex() for row in rng.integers(0, 256, (n, nbytes), dtype=np.uint8)]
+
+
+def flip_bits(hex_hash: str, bits: list[int]) -> str:
+    value = int(hex_hash, 16)
+    for b in bits:
+        value ^= 1 << b
+    return format(value, f"0{len(hex_hash)}x")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store.create(tmp_path / "store")
+
+
+def test_files_are_private_and_the_manifest_lists_their_checksums(store):
+    rng = np.random.default_rng(0)
+    store = store.import_list(parsed("pdq", random_hex(rng, 50)), name="L", version="1")
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o700
+    names = sorted(p.name for p in store.path.iterdir())
+    assert "manifest.json" in names and not [n for n in names if n.endswith(".tmp")]
+    for path in store.path.iterdir():
+        if path.name != ".lock":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    assert set(store.manifest.files) == {n for n in names if n not in ("manifest.json", ".lock")}
+    assert store.manifest.counts["pdq"] == {"active": 50, "disabled": 0}
+
+
+def test_a_flipped_bit_in_any_data_file_is_refused(store):
+    rng = np.random.default_rng(1)
+    store = store.import_list(parsed("pdq", random_hex(rng, 20)), name="L", version="1")
+    for name in store.manifest.files:
+        path = store.path / name
+        original = path.read_bytes()
+        damaged = bytearray(original)
+        damaged[len(damaged) // 2] ^= 0x01
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(StoreIntegrityError, match=name):
+            Store.open(store.path)
+        path.write_bytes(original)
+    Store.open(store.path)
+
+
+def test_reimporting_a_new_version_replaces_the_list_atomically_and_old_readers_keep_theirs(store):
+    rng = np.random.default_rng(2)
+    v1, v2 = random_hex(rng, 30), random_hex(rng, 40)
+    store = store.import_list(parsed("pdq", v1), name="L", version="1")
+    old_matcher = Matcher(store)
+    store = store.import_list(parsed("pdq", v2), name="L", version="2")
+    assert [(l.name, l.version, l.entries) for l in store.lists()] == [("L", "2", 40)]
+    # The open matcher still sees version 1 until it reloads.
+    assert old_matcher.match_hashes({"pdq": v1[0]}).matches[0].list_version == "1"
+    new = old_matcher.reload()
+    assert new.match_hashes({"pdq": v1[0]}).status == "no_match"
+    assert new.match_hashes({"pdq": v2[0]}).matches[0].list_version == "2"
+
+
+def test_removed_entries_leave_an_audit_trail_and_disabled_ones_never_match(store):
+    rng = np.random.default_rng(3)
+    hashes = random_hex(rng, 10)
+    store = store.import_list(parsed("pdq", hashes), name="L", version="1")
+    ids = {e.hash: e.id for e in store.iter_entries()}
+    store = store.set_disabled([ids[hashes[0]]], True, reason="false positive: a meme")
+    store = store.remove_entries([ids[hashes[1]]], reason="retracted")
+    matcher = Matcher(store)
+    assert matcher.match_hashes({"pdq": hashes[0]}).status == "no_match"
+    assert matcher.match_hashes({"pdq": hashes[1]}).status == "no_match"
+    assert matcher.match_hashes({"pdq": hashes[2]}).status == "match"
+    disabled = store.find("pdq", hashes[0])
+    assert disabled[0].disabled and disabled[0].disabled_reason == "false positive: a meme"
+    assert store.find("pdq", hashes[1]) == []
+    removed = store.removed()
+    assert [(r["reason"], r["hash"], r["list_version"]) for r in removed] == [("retracted", hashes[1], "1")]
+    store = store.set_disabled([ids[hashes[0]]], False)
+    assert Matcher(store).match_hashes({"pdq": hashes[0]}).status == "match"
+
+
+def test_retracted_entries_of_a_source_are_removed(store):
+    rng = np.random.default_rng(4)
+    hashes = random_hex(rng, 5)
+    store = store.import_list(parsed("pdq", hashes[:3], retracted=[("pdq", hashes[1])]), name="TaT", version="1")
+    assert sorted(e.hash for e in store.iter_entries()) == sorted([hashes[0], hashes[2]])
+
+
+def test_threshold_is_inclusive_and_matches_carry_their_evidence(store):
+    rng = np.random.default_rng(5)
+    base = random_hex(rng, 1)[0]
+    store = store.import_list(parsed("pdq", [base], category="terrorism"), name="GIFCT", version="2026-11")
+    matcher = Matcher(store)
+    at_31 = matcher.match_hashes({"pdq": flip_bits(base, list(range(31)))}, pdq_quality=90)
+    assert at_31.status == "match"
+    match = at_31.matches[0]
+    assert (match.algorithm, match.distance, match.threshold, match.list_name, match.list_version,
+            match.category, match.entry_id, match.query_quality) == ("pdq", 31, 31, "GIFCT", "2026-11",
+                                                                     "terrorism", "e0", 90)
+    assert matcher.match_hashes({"pdq": flip_bits(base, list(range(32)))}).status == "no_match"
+    assert Matcher(store, thresholds={"pdq": 32}).match_hashes({"pdq": flip_bits(base, list(range(32)))}).matched
+
+
+def test_quality_gate(store):
+    rng = np.random.default_rng(6)
+    base = random_hex(rng, 1)[0]
+    store = store.import_list(parsed("pdq", [base]), name="L", version="1")
+    low = Matcher(store).match_hashes({"pdq": base}, pdq_quality=49)
+    assert low.status == "low_quality" and low.gated == ("pdq",) and not low.matches
+    assert Matcher(store, pdq_quality_gate=40).match_hashes({"pdq": base}, pdq_quality=49).matched
+
+
+def test_images_match_through_the_store_including_dihedral_variants(store):
+    from PIL import Image, ImageOps
+    original = Image.fromarray(make_rgb(320, 240, seed=11, kind="shapes"))
+    hashes = Hasher(("pdq", "md5")).hash(_png(original))
+    store = store.import_list(parsed("pdq", [hashes.hashes["pdq"]]), name="L", version="1")
+    store = store.import_list(parsed("md5", [hashes.hashes["md5"]]), name="M", version="1")
+    plain = Matcher(store)
+    assert {m.algorithm for m in plain.match(_png(original)).matches} == {"pdq", "md5"}
+    mirrored = _png(ImageOps.mirror(original))
+    assert plain.match(mirrored).status == "no_match"
+    flipped = Matcher(store, dihedral=True).match(mirrored)
+    assert flipped.status == "match" and flipped.matches[0].variant == "flipy"
+
+
+def _png(image) -> bytes:
+    import io
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_exact_hashes_match_by_equality_only(store):
+    rng = np.random.default_rng(7)
+    md5s = random_hex(rng, 100, nbytes=16)
+    store = store.import_list(parsed("md5", md5s), name="NCMEC", version="1")
+    matcher = Matcher(store)
+    assert matcher.match_hashes({"md5": md5s[42]}).matches[0].distance == 0
+    assert matcher.match_hashes({"md5": flip_bits(md5s[42], [0])}).status == "no_match"
+
+
+def test_concurrent_readers_and_a_writer(store):
+    rng = np.random.default_rng(8)
+    hashes = random_hex(rng, 200)
+    store = store.import_list(parsed("pdq", hashes), name="L", version="1")
+    matcher = Matcher(store)
+    errors = []
+
+    def read():
+        try:
+            for h in hashes:
+                assert matcher.match_hashes({"pdq": h}).matched
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    store.import_list(parsed("pdq", random_hex(rng, 10)), name="Other", version="1")
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_bad_store_operations(tmp_path, store):
+    with pytest.raises(StoreError, match="not a hashmatch store"):
+        Store.open(tmp_path)
+    with pytest.raises(StoreError, match="already holds"):
+        Store.create(store.path)
+    with pytest.raises(StoreError, match="no list"):
+        store.remove_list("nope")
+    with pytest.raises(StoreError, match="no entries"):
+        store.set_disabled([12345], True)
