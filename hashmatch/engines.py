@@ -12,20 +12,25 @@ Engines
     strict, so radius + 1 is passed). Without FAISS it falls back to the native popcount
     scan (hashmatch._hamming.hamming_range_flat_batch). Holds its own copy of the codes.
 ``MultiIndexEngine`` ("mih")
-    Exact multi-index hashing in the Cython kernel (native/hamming.pyx): one CSR table per
-    16-bit chunk (m = nbits / 16 tables), a per-query probe plan chosen by a knapsack over
-    the exact bucket sizes, prefetched popcount verification. Keeps a reference to the codes
-    (no copy; a numpy memmap works) plus m * (65537 + N) uint32: at 10M PDQ codes
-    32 + 64 + 0.4 = 96.4 bytes per entry. Ids are uint32, so N <= 2**32 - 1. Immutable after
-    build; the kernel releases the GIL and allocates its scratch per call, so any number of
-    threads may query one engine at once. Do not modify the codes array after building.
+    Exact multi-index hashing in the Cython kernel (native/hamming.pyx). The code is cut
+    into m chunks of b bits (mih_layout: PDQ 11 x 23 bits, 64-bit codes 4 x 16); each table
+    sorts the rows by their chunk behind a directory on the chunk's top P bits and keeps,
+    per entry, a uint32 row id and a uint8 residue (the low b - P bits), so a probe scans
+    one byte per entry of a bucket before fetching any code. A per-query cost model over
+    the exact directory counts and a knapsack pick the probe radius of each table
+    (pigeonhole: sum(s_t + 1) >= r + 1), and candidates are verified by popcount with the
+    codes prefetched. Keeps a reference to the codes (no copy; a numpy memmap works):
+    at 10M PDQ codes 32 (codes) + 11 * 5 (ids, residues) + 11 * 4 * 2**20 / N (directories)
+    = 91.6 bytes per entry. Ids are uint32, so N <= 2**32 - 1. Immutable after build; the
+    kernel releases the GIL and allocates its scratch per call, so any number of threads may
+    query one engine at once. Do not modify the codes array after building.
 
 ``build_engine(codes, "auto", max_radius=r)`` picks "mih" when both hold:
 
 * N >= AUTO_MIH_MIN_ENTRIES (8,192), and
 * the probe plan on uniform data touches at most AUTO_MAX_CANDIDATE_FRACTION (5%) of the
-  buckets at max_radius (PDQ r=31: 272 of 65536 keys per table = 0.4%; 64-bit r=10: 0.65%;
-  64-bit r=20: 22%, PDQ r=63: 17%, where a sequential scan wins),
+  list at max_radius (uniform_probe_fraction: PDQ r=31 0.03%; 64-bit r=10 0.65%;
+  64-bit r=20 22%, where a sequential scan wins),
 
 else "flat". Measured on the 2-core AMD EPYC dev box (single queries through range_search,
 radius 31, uniform PDQ codes, median of 5 x 500 queries, microseconds per query; scratch
@@ -38,12 +43,14 @@ script /tmp/measure_auto.py, numbers copied here):
     16,384      29.3         8.6
     65,536      78.2        13.4
 
-MIH answers faster at every size (FAISS flat pays ~12 us of per-call overhead), but its 16
-offset tables are a fixed 4 MiB: below 8,192 entries that is over 512 bytes per entry while
-flat answers in under 21 us, so small lists stay flat.
+(measured with the earlier 16 x 16-bit layout). MIH answers faster at every size (FAISS
+flat pays ~12 us of per-call overhead), but its directories cost a fixed ~1.5 MiB at
+least: below 8,192 entries that is over 180 bytes per entry while flat answers in under
+21 us, so small lists stay flat.
 """
 from __future__ import annotations
 
+from math import comb
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -53,7 +60,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "AUTO_MAX_CANDIDATE_FRACTION", "AUTO_MIH_MIN_ENTRIES", "ENGINE_KINDS", "Engine",
-    "FlatEngine", "MultiIndexEngine", "build_engine", "uniform_probe_fraction",
+    "FlatEngine", "MultiIndexEngine", "build_engine", "mih_layout", "uniform_probe_fraction",
 ]
 
 ENGINE_KINDS = ("auto", "flat", "mih")
@@ -182,31 +189,37 @@ class FlatEngine:
 # ---------------------------------------------------------------- multi-index
 
 class MultiIndexEngine:
-    """Exact multi-index hashing over 16-bit chunks (see the module docstring)."""
+    """Exact multi-index hashing over b-bit chunks with prefix directories (see the module
+    docstring). ``prefix_bits`` overrides the directory size P (tests and tuning)."""
 
     name = "mih"
 
-    def __init__(self, codes: np.ndarray, *, max_radius: int):
+    def __init__(self, codes: np.ndarray, *, max_radius: int, prefix_bits: int | None = None):
         codes = _check_codes(codes)
         if codes.shape[0] > MAX_ENTRIES:
             raise ConfigurationError(f"at most {MAX_ENTRIES} codes (uint32 ids), not {codes.shape[0]}")
         self.nbytes = int(codes.shape[1])
         self.nbits = 8 * self.nbytes
-        self.ntables = self.nbytes // 2
         self.max_radius = _check_radius(max_radius, self.nbits, self.nbits - 1, "max_radius")
-        offsets, ids = _hamming.build_tables(codes)
-        offsets.setflags(write=False)
-        ids.setflags(write=False)
-        self._codes = codes  # a reference, never a copy
-        self._offsets = offsets
-        self._ids = ids
         self._n = int(codes.shape[0])
+        self.chunk_bits, self.ntables, self.prefix_bits = mih_layout(self.nbytes, self._n, prefix_bits)
+        dirs, ids, res = _hamming.build_tables(codes, self.chunk_bits, self.prefix_bits)
+        for a in (dirs, ids, res):
+            a.setflags(write=False)
+        self._codes = codes  # a reference, never a copy
+        self._dirs = dirs
+        self._ids = ids
+        self._res = res
+        self._masks, self._level_start = _hamming.prefix_masks(self.prefix_bits)
 
     def __len__(self) -> int:
         return self._n
 
     def memory_bytes(self) -> int:
-        return int(self._codes.nbytes + self._offsets.nbytes + self._ids.nbytes)
+        """Codes + directories + ids + residues + the prefix-mask list (shared by engines with
+        the same P, counted here anyway)."""
+        return int(self._codes.nbytes + self._dirs.nbytes + self._ids.nbytes + self._res.nbytes
+                   + self._masks.nbytes + self._level_start.nbytes)
 
     def range_search(self, queries: np.ndarray, radius: int) -> Result:
         return _split(*self._search(queries, radius)[:3])
@@ -218,32 +231,54 @@ class MultiIndexEngine:
         return lims, ids, dists
 
     def candidates(self, queries: np.ndarray, radius: int) -> int:
-        """Total candidates the probe plans verify for these queries (a cost measure)."""
+        """Total candidates verified for these queries (N for a query answered by a scan)."""
         return int(self._search(queries, radius)[3])
 
-    def plan(self, query: np.ndarray, radius: int) -> tuple[list[int], int]:
-        """The probe radius per table (-1: skipped) and the candidate count for one query."""
+    def plan(self, query: np.ndarray, radius: int) -> tuple[list[int] | None, int]:
+        """The probe radius per table (-1: skipped) and the expected candidate count for one
+        query, ignoring the scan shortcut; (None, N) when no probe plan exists."""
         q = _check_queries(np.asarray(query).reshape(1, -1), self.nbytes)[0]
         radius = _check_radius(radius, self.nbits, self.max_radius)
         if self._n == 0:
             return [-1] * self.ntables, 0
-        return _hamming.mih_plan(self._codes, self._offsets, self._ids, q, radius)
+        return _hamming.mih_plan(*self._arrays(), q, radius)
+
+    def _arrays(self):
+        return (self._codes, self._dirs, self._ids, self._res, self._masks, self._level_start,
+                self.chunk_bits)
 
     def _search(self, queries: np.ndarray, radius: int, allow_scan: bool = True):
         queries = _check_queries(queries, self.nbytes)
         radius = _check_radius(radius, self.nbits, self.max_radius)
-        return _hamming.mih_range_search(self._codes, self._offsets, self._ids, queries, radius, allow_scan)
+        return _hamming.mih_range_search(*self._arrays(), queries, radius, allow_scan)
+
+
+def mih_layout(nbytes: int, n: int, prefix_bits: int | None = None) -> tuple[int, int, int]:
+    """(chunk bits b, tables m, prefix bits P) of the multi-index for n codes of nbytes.
+
+    b = 16 for codes of up to 128 bits (64-bit codes: 4 tables), else 23 (PDQ: 11 tables over
+    bits 0..252). P = ceil(log2 n) - 4 (a directory bucket holds 8-16 entries on uniform
+    data), clamped to b - 8 .. min(b, 20) so a residue fits a byte and a directory stays
+    <= 4 MiB per table."""
+    b = 16 if nbytes <= 16 else 23
+    m = (8 * nbytes) // b
+    lo, hi = b - 8, min(b, 20)
+    if prefix_bits is None:
+        prefix_bits = max(1, n - 1).bit_length() - 4
+    else:
+        prefix_bits = int(prefix_bits)
+        if not lo <= prefix_bits <= hi:
+            raise ConfigurationError(f"prefix_bits {prefix_bits} outside {lo}..{hi}")
+    return b, m, min(hi, max(lo, prefix_bits))
 
 
 # ---------------------------------------------------------------- choice
 
-_LEVEL_KEYS = [1, 17, 137, 697, 2517, 6885, 14893, 26333, 39203, 50643, 58651, 63019, 64839,
-               65399, 65519, 65535, 65536]  # keys within Hamming distance s of a 16-bit value
-
-
 def uniform_probe_fraction(nbits: int, radius: int) -> float:
-    """Fraction of the entries the cheapest exact plan verifies on uniform codes."""
-    m = nbits // 16
+    """Fraction of the entries the cheapest exact plan verifies on uniform codes (the
+    layout of mih_layout: m tables of b-bit chunks, probe radius s costs V(b, s) / 2**b)."""
+    b, m, _ = mih_layout(nbits // 8, 0)
+    ball = [sum(comb(b, k) for k in range(s + 1)) / 2.0**b for s in range(b + 1)]
     need = radius + 1
     best = [0.0] + [float("inf")] * need
     for _ in range(m):
@@ -251,11 +286,11 @@ def uniform_probe_fraction(nbits: int, radius: int) -> float:
         for u, cost in enumerate(best):
             if cost == float("inf"):
                 continue
-            for s in range(-1, 17):
+            for s in range(-1, b + 1):
                 nu = min(need, u + s + 1)
-                nxt[nu] = min(nxt[nu], cost + (_LEVEL_KEYS[s] if s >= 0 else 0))
+                nxt[nu] = min(nxt[nu], cost + (ball[s] if s >= 0 else 0.0))
         best = nxt
-    return best[need] / 65536.0
+    return min(1.0, best[need])
 
 
 def build_engine(codes: np.ndarray, kind: str = "auto", *, max_radius: int) -> Engine:

@@ -5,27 +5,35 @@ Private module; hashmatch/engines.py validates every argument before calling in 
 no validation here: shapes, dtypes, contiguity and radius ranges are the caller's job).
 
 Codes are fixed-length binary strings stored as a C-contiguous uint8 array (N, nbytes),
-nbytes a multiple of 8. Ids are uint32 row numbers, so N <= 2**32 - 1.
+nbytes a multiple of 8. Ids are uint32 row numbers, so N <= 2**32 - 1. Bit i of a code is
+bit (i % 64) of its little-endian 64-bit word i / 64.
 
-Multi-index layout (build_tables): the code is split into m = nbytes / 2 chunks of 16 bits;
-chunk t of a row is the little-endian uint16 made of bytes 2t (low) and 2t+1 (high). Table t
-is a CSR index over the 65536 chunk values: ``offsets[t, k] .. offsets[t, k+1]`` delimit the
-ids (row numbers, ascending) whose chunk t equals k, in ``ids[t, :]``. Built by a counting
-sort in O(N * m) without the GIL.
+Multi-index layout (build_tables): the code is split into m chunks of b bits (b = 23 and
+m = 11 for 256-bit PDQ codes, bits 0..252; b = 16 and m = 4 for 64-bit codes); chunk t is
+bits t*b .. t*b + b - 1. Table t sorts the rows by their chunk t: the key's top P bits (the
+"prefix") index a directory ``dirs[t, p] .. dirs[t, p+1]`` (CSR offsets, uint32, 2**P + 1
+per table) and, per entry, ``ids[t, i]`` (uint32 row) and ``res[t, i]`` (uint8, the low
+R = b - P key bits, the "residue"). P is chosen from N (a directory bucket holds ~8-32 rows
+on uniform data) with R <= 8. ``masks`` (2**P uint32) lists the prefix XOR masks by
+popcount: masks[level_start[d] .. level_start[d+1]) all have popcount d. Built by a
+counting sort on the prefix in O(N * m) without the GIL; order inside a bucket is by row.
 
 Query (mih_range_search), exact by the generalised pigeonhole principle: if d(q, x) <= r and
 table t is probed with radius s_t (every key within s_t of the query's chunk t; s_t = -1
 skips the table), every x within r is a candidate as soon as sum_t (s_t + 1) >= r + 1,
-because otherwise every chunk distance d_t >= s_t + 1 would add up to more than r. Per query
-the exact candidate count of each (table, s) pair is read from the offsets and a small
-knapsack (DP over tables, r + 1 units) picks the s_t with the fewest candidates. Candidates
-are gathered (bucket ids are read sequentially) and verified with a full popcount while the
-code HM_PREFETCH candidates ahead is prefetched: the code fetches are random accesses and
-dominate, so memory-level parallelism decides the speed. A match found in table t is
-reported only if no earlier probed table j would also have found it (d_j > s_j for every
-j < t): every match is reported exactly once, with no hash set and no bitmap. When the plan
-would touch more candidates than a quarter of the list, a sequential scan is cheaper and is
-used instead (same result).
+because otherwise every chunk distance d_t >= s_t + 1 would add up to more than r. Probing
+table t at radius s visits every prefix p at distance dp <= s of the query's prefix and, in
+that bucket, keeps the entries whose residue is within s - dp of the query's residue (the
+chunk distance is exactly dp + the residue distance). Per query, the directory gives the
+number of entries at each prefix distance of each table; a cost model (random bucket
+visits, residue bytes scanned, expected code fetches) and a small knapsack (DP over tables,
+r + 1 units) pick the s_t. Bucket residues and ids are prefetched a few buckets ahead; the
+surviving candidates are verified with a full popcount while the code HM_PREFETCH candidates
+ahead is prefetched (the code fetches are random accesses: memory-level parallelism decides
+the speed). A match found in table t is reported only if no earlier probed table j would
+also have found it (d_j > s_j for every j < t): every match is reported exactly once, with
+no hash set and no bitmap. When the plan costs more than a sequential scan of the list (or
+no plan can satisfy the pigeonhole bound) the scan is used instead (same result).
 
 Everything that runs without the GIL allocates its own scratch per call, so one index can
 serve any number of threads at once.
@@ -34,7 +42,7 @@ import numpy as np
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 
 
@@ -44,16 +52,23 @@ cdef extern from *:
     #include <stdlib.h>
     #include <string.h>
 
-    #define HM_NKEYS 65536
-    #define HM_MAX_TABLES 64     /* nbytes <= 128 */
-    #define HM_MAX_LEVEL 16
+    #define HM_MAX_TABLES 64     /* 1024 bits / 16 */
+    #define HM_MAX_WORDS 16      /* nbytes <= 128 */
+    #define HM_MAX_B 32
     #define HM_LEVEL_EXTRA 2     /* levels above the minimum tried on skewed queries */
-    /* Verification prefetches the code of candidate j + HM_PREFETCH while checking j. Measured
-       at 10M uniform PDQ codes, radius 31 (41.5k candidates/query), single query, this box:
-       D=8 731 us, 16 639 us, 32 567 us, 64 533 us, 128 558 us. A random code fetch costs
-       ~10.5 ns at best here (scratch C loop, aligned codes), so ~440 us is the floor. */
+    /* Verification prefetches the code of candidate j + HM_PREFETCH while checking j
+       (measured with the 16x16 layout at 10M: D=8 731 us, 16 639, 32 567, 64 533, 128 558). */
     #define HM_PREFETCH 64
+    #define HM_BUCKET_PREFETCH 16 /* buckets whose residues/ids are prefetched ahead */
+    #define HM_DIR_PREFETCH 16   /* directory entries prefetched ahead while planning */
     #define HM_SEGMENT 4096      /* candidates gathered per verification pass */
+    #define HM_BLOCK 512         /* prefix probes resolved per block */
+    /* Cost model of the plan, in nanoseconds (rough, this kind of box): a random bucket
+       visit (directory entry + residue line), a residue byte scanned, a candidate verified
+       (a random 32-byte code fetch). */
+    #define HM_C_BUCKET 6.0
+    #define HM_C_ENTRY 0.5
+    #define HM_C_VERIFY 10.0
 
     typedef struct { uint64_t *data; size_t len, cap; } hm_vec;
 
@@ -81,36 +96,49 @@ cdef extern from *:
         return (int)((x * 0x0101010101010101ULL) >> 56);
     }
 
-    /* Keys of a 16-bit chunk ordered by the popcount of their XOR mask:
-       masks[level_start[s] .. level_start[s+1]) all have popcount s. */
-    static uint16_t hm_masks[HM_NKEYS];
-    static uint32_t hm_level_start[HM_MAX_LEVEL + 2];
     static uint8_t hm_pc8[256];
+    static double hm_binom[HM_MAX_B + 1][HM_MAX_B + 1];
 
     static void hm_init_tables(void) {
-        uint32_t count[HM_MAX_LEVEL + 2];
-        int i;
+        int i, j;
         for (i = 0; i < 256; i++) hm_pc8[i] = (uint8_t)hm_pc64_swar((uint64_t)i);
-        memset(count, 0, sizeof(count));
-        for (i = 0; i < HM_NKEYS; i++) count[hm_pc64_swar((uint64_t)i) + 1]++;
-        hm_level_start[0] = 0;
-        for (i = 1; i <= HM_MAX_LEVEL + 1; i++) hm_level_start[i] = hm_level_start[i - 1] + count[i];
-        uint32_t pos[HM_MAX_LEVEL + 1];
-        for (i = 0; i <= HM_MAX_LEVEL; i++) pos[i] = hm_level_start[i];
-        for (i = 0; i < HM_NKEYS; i++) hm_masks[pos[hm_pc64_swar((uint64_t)i)]++] = (uint16_t)i;
+        for (i = 0; i <= HM_MAX_B; i++) {
+            hm_binom[i][0] = 1.0;
+            for (j = 1; j <= HM_MAX_B; j++) hm_binom[i][j] = i ? hm_binom[i - 1][j - 1] + hm_binom[i - 1][j] : 0.0;
+        }
     }
 
-    static inline uint32_t hm_chunk(const uint8_t *code, int t) {
-        return (uint32_t)code[2 * t] | ((uint32_t)code[2 * t + 1] << 8);
+    /* Number of b-bit keys within distance s of a key. */
+    static double hm_ball(int b, int s) {
+        double v = 0; int k;
+        if (s > b) s = b;
+        for (k = 0; k <= s; k++) v += hm_binom[b][k];
+        return v;
+    }
+
+    /* Bits bit .. bit + b - 1 of the little-endian word array w (b <= 32, inside the code). */
+    static inline uint32_t hm_chunk(const uint64_t *w, int bit, int b) {
+        int lo = bit >> 6, sh = bit & 63;
+        uint64_t v = w[lo] >> sh;
+        if (sh + b > 64) v |= w[lo + 1] << (64 - sh);
+        return (uint32_t)(v & ((1ULL << b) - 1));
+    }
+
+    static inline void hm_words(const uint8_t *p, int nw, uint64_t *w) {
+        int i;
+        for (i = 0; i < nw; i++) w[i] = hm_load64(p + 8 * i);
     }
 
     typedef struct {
-        const uint8_t *codes;     /* n x nbytes, not owned */
+        const uint8_t *codes;       /* n x nbytes, not owned */
         uint64_t n;
-        int nbytes;
-        int m;                    /* tables = nbytes / 2 */
-        const uint32_t *offsets;  /* m x (HM_NKEYS + 1) */
-        const uint32_t *ids;      /* m x n */
+        int nbytes, nw;
+        int m, b, P, R;             /* tables, chunk bits, prefix bits, residue bits */
+        const uint32_t *dirs;       /* m x (2^P + 1) */
+        const uint32_t *ids;        /* m x n */
+        const uint8_t *res;         /* m x n */
+        const uint32_t *masks;      /* 2^P, by popcount */
+        const uint32_t *level_start;/* P + 2 */
     } hm_mih;
 
     /* Prefetch the line holding the start of the code; the second line of a straddling code
@@ -157,7 +185,8 @@ cdef extern from *:
     ATTR static int hm_verify_##SUFFIX(const hm_mih *ix, const uint8_t *q, int r, \
                                        const signed char *s, const uint32_t *cand, \
                                        const uint8_t *tab, int len, int D, hm_vec *out) { \
-        const int nb = ix->nbytes, nw = nb >> 3; int j, d, w; \
+        const int nb = ix->nbytes, nw = ix->nw, b = ix->b; int j, d, w; \
+        uint64_t xw[HM_MAX_WORDS]; \
         for (j = 0; j < len && j < D; j++) hm_prefetch_code(ix->codes + (uint64_t)cand[j] * nb, nb); \
         for (j = 0; j < len; j++) { \
             if (j + D < len) hm_prefetch_code(ix->codes + (uint64_t)cand[j + D] * nb, nb); \
@@ -174,10 +203,12 @@ cdef extern from *:
             } \
             if (d > r) continue; \
             int t, dup = 0; \
-            for (t = 0; t < tab[j]; t++) { \
-                if (s[t] < 0) continue; \
-                int dt = hm_pc8[q[2 * t] ^ x[2 * t]] + hm_pc8[q[2 * t + 1] ^ x[2 * t + 1]]; \
-                if (dt <= s[t]) { dup = 1; break; } \
+            if (tab[j]) { \
+                for (w = 0; w < nw; w++) xw[w] = hm_load64(q + 8 * w) ^ hm_load64(x + 8 * w); \
+                for (t = 0; t < tab[j]; t++) { \
+                    if (s[t] < 0) continue; \
+                    if (POP((uint64_t)hm_chunk(xw, t * b, b)) <= s[t]) { dup = 1; break; } \
+                } \
             } \
             if (!dup) HM_PUSH(out, cand[j], d); \
         } \
@@ -229,54 +260,90 @@ cdef extern from *:
 
     /* ---- probe planning ---- */
 
-    /* cost[t * (HM_MAX_LEVEL + 1) + s] = candidates of table t probed at radius s
-       (cumulative over levels 0..s); levels up to *have are filled. */
-    static void hm_cost_levels(const hm_mih *ix, const uint32_t *qc, uint64_t *cost, int from, int to) {
-        int t, s;
+    typedef struct {
+        uint32_t qp[HM_MAX_TABLES], qr[HM_MAX_TABLES];  /* query prefix and residue per table */
+        uint64_t S[HM_MAX_TABLES][HM_MAX_B + 1];        /* entries at prefix distance exactly dp */
+        uint64_t X[HM_MAX_TABLES][HM_MAX_B + 1];        /* of which in excess of HM_crowd per bucket */
+        int have;                                       /* levels 0..have-1 of S are filled */
+        double frac[HM_MAX_B + 2];                      /* share of residues within k */
+    } hm_qstate;
+
+    static void hm_read_levels(const hm_mih *ix, hm_qstate *st, int to) {
+        int t, dp;
         uint32_t i;
+        const size_t dstride = ((size_t)1 << ix->P) + 1;
+        /* A bucket beyond twice the uniform mean (+4) is crowded: its residues are probably
+           crowded too (many codes sharing the chunk), so its excess counts as all-candidates. */
+        const uint32_t crowd = (uint32_t)(2 * (ix->n >> ix->P) + 4);
+        if (to > ix->P) to = ix->P;
         for (t = 0; t < ix->m; t++) {
-            const uint32_t *off = ix->offsets + (size_t)t * (HM_NKEYS + 1);
-            uint64_t acc = from > 0 ? cost[t * (HM_MAX_LEVEL + 1) + from - 1] : 0;
-            for (s = from; s <= to; s++) {
-                for (i = hm_level_start[s]; i < hm_level_start[s + 1]; i++) {
-                    uint32_t k = qc[t] ^ hm_masks[i];
-                    acc += off[k + 1] - off[k];
+            const uint32_t *dir = ix->dirs + (size_t)t * dstride;
+            uint32_t qp = st->qp[t];
+            uint32_t pa = ix->level_start[st->have], pe = ix->level_start[to + 1];
+            for (i = pa; i < pe && i < pa + HM_DIR_PREFETCH; i++) __builtin_prefetch(dir + (qp ^ ix->masks[i]), 0, 3);
+            for (dp = st->have; dp <= to; dp++) {
+                uint64_t acc = 0, ex = 0;
+                uint32_t a = ix->level_start[dp], e = ix->level_start[dp + 1];
+                for (i = a; i < e; i++) {
+                    if (i + HM_DIR_PREFETCH < pe) __builtin_prefetch(dir + (qp ^ ix->masks[i + HM_DIR_PREFETCH]), 0, 3);
+                    uint32_t p = qp ^ ix->masks[i];
+                    uint32_t c = dir[p + 1] - dir[p];
+                    acc += c;
+                    ex += c > crowd ? c - crowd : 0;
                 }
-                cost[t * (HM_MAX_LEVEL + 1) + s] = acc;
+                st->S[t][dp] = acc;
+                st->X[t][dp] = ex;
             }
         }
+        if (to + 1 > st->have) st->have = to + 1;
+    }
+
+    /* Cost (ns) and expected candidates of probing a table whose level sizes are S at radius s. */
+    static double hm_table_cost(const hm_mih *ix, const hm_qstate *st, const double *S, const double *X,
+                                int s, double *cands) {
+        int lmax = s < ix->P ? s : ix->P, dp;
+        double c = HM_C_BUCKET * hm_ball(ix->P, lmax), k = 0;
+        for (dp = 0; dp <= lmax; dp++) {
+            int rem = s - dp;
+            double f = rem >= ix->R ? 1.0 : st->frac[rem];
+            double kk = (S[dp] - X[dp]) * f + X[dp];
+            c += S[dp] * (rem >= ix->R ? 0.0 : HM_C_ENTRY) + HM_C_VERIFY * kk;
+            k += kk;
+        }
+        if (cands) *cands = k;
+        return c;
     }
 
     /* Knapsack: choose s_t in -1..L per table with sum(s_t + 1) >= need, minimising the total
-       candidate count. Returns the total; writes s. */
-    static uint64_t hm_plan(int m, int need, int L, const uint64_t *cost, signed char *s) {
-        const uint64_t INF = ~(uint64_t)0;
+       cost. Returns the total (or a negative value when out of memory); writes s. */
+    static double hm_plan(int m, int need, int L, const double *cost, signed char *s) {
+        const double INF = 1e300;
         size_t w = (size_t)need + 1;
-        uint64_t *dp = (uint64_t *)malloc(sizeof(uint64_t) * (size_t)(m + 1) * w);
+        double *dp = (double *)malloc(sizeof(double) * (size_t)(m + 1) * w);
         signed char *lvl = (signed char *)malloc((size_t)m * w);
         int *pred = (int *)malloc(sizeof(int) * (size_t)m * w);
         int t, u, lv;
-        if (!dp || !lvl || !pred) { free(dp); free(lvl); free(pred); return INF; }
+        if (!dp || !lvl || !pred) { free(dp); free(lvl); free(pred); return -1.0; }
         for (u = 0; u <= need; u++) dp[u] = INF;
         dp[0] = 0;
         for (t = 0; t < m; t++) {
-            const uint64_t *prev = dp + (size_t)t * w;
-            uint64_t *cur = dp + (size_t)(t + 1) * w;
+            const double *prev = dp + (size_t)t * w;
+            double *cur = dp + (size_t)(t + 1) * w;
             signed char *lt = lvl + (size_t)t * w;
             int *pt = pred + (size_t)t * w;
             for (u = 0; u <= need; u++) { cur[u] = INF; lt[u] = -1; pt[u] = 0; }
             for (u = 0; u <= need; u++) {
-                if (prev[u] == INF) continue;
+                if (prev[u] >= INF) continue;
                 for (lv = -1; lv <= L; lv++) {
                     int nu = u + lv + 1;
                     if (nu > need) nu = need;
-                    uint64_t v = prev[u] + (lv >= 0 ? cost[t * (HM_MAX_LEVEL + 1) + lv] : 0);
+                    double v = prev[u] + (lv >= 0 ? cost[t * (HM_MAX_B + 1) + lv] : 0);
                     if (v < cur[nu]) { cur[nu] = v; lt[nu] = (signed char)lv; pt[nu] = u; }
                     if (nu == need) break; /* higher levels only cost more */
                 }
             }
         }
-        uint64_t best = dp[(size_t)m * w + need];
+        double best = dp[(size_t)m * w + need];
         u = need;
         for (t = m - 1; t >= 0; t--) {
             s[t] = lvl[(size_t)t * w + u];
@@ -286,24 +353,56 @@ cdef extern from *:
         return best;
     }
 
-    /* Plan one query: fills s[m]; returns the candidate count. */
-    static uint64_t hm_plan_query(const hm_mih *ix, const uint8_t *q, int r, uint32_t *qc, signed char *s) {
-        uint64_t cost[HM_MAX_TABLES * (HM_MAX_LEVEL + 1)];
-        int m = ix->m, t, need = r + 1;
-        for (t = 0; t < m; t++) qc[t] = hm_chunk(q, t);
-        int smin = (need + m - 1) / m - 1;
-        hm_cost_levels(ix, qc, cost, 0, smin);
-        uint64_t total = hm_plan(m, need, smin, cost, s);
-        if (smin < HM_MAX_LEVEL) {
-            /* Skewed query: the plan costs more than twice what uniform data would give. */
-            uint64_t keys = 0;
-            for (t = 0; t < m; t++) if (s[t] >= 0) keys += hm_level_start[s[t] + 1];
-            if (total > 2 * (keys * ix->n / HM_NKEYS) + 64) {
-                int L = smin + HM_LEVEL_EXTRA; if (L > HM_MAX_LEVEL) L = HM_MAX_LEVEL;
-                hm_cost_levels(ix, qc, cost, smin + 1, L);
-                total = hm_plan(m, need, L, cost, s);
-            }
+    /* Plan one query: fills st (query chunks, level sizes) and s[m]. Returns the estimated
+       cost in ns (HM_PLAN_SCAN when a sequential scan is the only or the cheaper way, -1 when
+       out of memory); *cands gets the expected candidate count. */
+    #define HM_PLAN_SCAN 1e299
+    static double hm_plan_query(const hm_mih *ix, const uint8_t *q, int r, int allow_scan,
+                                hm_qstate *st, signed char *s, double *cands) {
+        double cost[HM_MAX_TABLES * (HM_MAX_B + 1)], S[HM_MAX_B + 1], X[HM_MAX_B + 1], U[HM_MAX_B + 1], Z[HM_MAX_B + 1];
+        uint64_t qw[HM_MAX_WORDS];
+        int m = ix->m, b = ix->b, P = ix->P, R = ix->R, t, lv, dp, need = r + 1;
+        const double scan_cost = (double)ix->n * (0.5 + ix->nbytes / 16.0);
+        *cands = 0;
+        for (t = 0; t < m; t++) s[t] = -1;
+        if (need > m * (b + 1)) return HM_PLAN_SCAN;
+        hm_words(q, ix->nw, qw);
+        for (t = 0; t < m; t++) {
+            uint32_t c = hm_chunk(qw, t * b, b);
+            st->qp[t] = c >> R;
+            st->qr[t] = c & ((1u << R) - 1);
         }
+        for (lv = 0; lv <= R; lv++) st->frac[lv] = hm_ball(R, lv) / (double)(1u << R);
+        st->have = 0;
+        int smin = (need + m - 1) / m - 1;
+        /* Too many prefixes to even look at: the scan is cheaper. */
+        if (allow_scan && 0.5 * m * HM_C_BUCKET * hm_ball(P, smin) >= scan_cost) return HM_PLAN_SCAN;
+        for (dp = 0; dp <= P; dp++) { U[dp] = (double)ix->n / (double)(1ULL << P) * hm_binom[P][dp]; Z[dp] = 0; }
+        int L = smin;
+        double total;
+        for (;;) {
+            hm_read_levels(ix, st, L);
+            for (t = 0; t < m; t++) {
+                for (dp = 0; dp <= P && dp <= L; dp++) { S[dp] = (double)st->S[t][dp]; X[dp] = (double)st->X[t][dp]; }
+                for (lv = 0; lv <= L; lv++) cost[t * (HM_MAX_B + 1) + lv] = hm_table_cost(ix, st, S, X, lv, NULL);
+            }
+            total = hm_plan(m, need, L, cost, s);
+            if (total < 0) return -1.0;
+            if (L >= b || L > smin) break;
+            /* Skewed query: the plan costs more than twice what uniform data would give. */
+            double ucost = 0;
+            for (t = 0; t < m; t++) if (s[t] >= 0) ucost += hm_table_cost(ix, st, U, Z, s[t], NULL);
+            if (total <= 2 * ucost + 64 * HM_C_VERIFY) break;
+            L = smin + HM_LEVEL_EXTRA; if (L > b) L = b;
+        }
+        for (t = 0; t < m; t++) {
+            if (s[t] < 0) continue;
+            double k;
+            for (dp = 0; dp <= P && dp <= s[t]; dp++) { S[dp] = (double)st->S[t][dp]; X[dp] = (double)st->X[t][dp]; }
+            hm_table_cost(ix, st, S, X, s[t], &k);
+            *cands += k;
+        }
+        if (allow_scan && total >= scan_cost) return HM_PLAN_SCAN;
         return total;
     }
 
@@ -326,53 +425,104 @@ cdef extern from *:
         qsort(a, n, sizeof(uint64_t), hm_cmp_u64);
     }
 
+    typedef struct {
+        uint32_t *cand; uint8_t *tab; size_t len, cap;
+        uint32_t bs[HM_BLOCK], be[HM_BLOCK]; signed char bk[HM_BLOCK];
+    } hm_scratch;
 
-    /* One query; appends its matches (sorted by id) to out. stats (may be NULL) gets the
-       candidate count. Returns 0, or -1 when out of memory. Candidates are gathered into a
-       segment buffer (ids read sequentially from the buckets), then verified in order with
-       the code of candidate j + HM_PREFETCH prefetched (memory-level parallelism is what
-       bounds this loop). */
-    static int hm_mih_query(const hm_mih *ix, const uint8_t *q, int r, int allow_scan, hm_vec *out, uint64_t *stats) {
-        uint32_t qc[HM_MAX_TABLES];
-        signed char s[HM_MAX_TABLES];
-        const int nb = ix->nbytes, m = ix->m;
-        const int D = HM_PREFETCH;
-        size_t start = out->len;
-        if (ix->n == 0) return 0;
-        uint64_t total = hm_plan_query(ix, q, r, qc, s);
-        if (total == ~(uint64_t)0) return -1;
-        if (stats) *stats += total;
-        if (allow_scan && total * 4 >= ix->n) return hm_scan(ix->codes, ix->n, nb, q, r, out);
-        size_t cap = total < (uint64_t)HM_SEGMENT ? (size_t)total : (size_t)HM_SEGMENT;
-        if (cap == 0) return 0;
-        uint32_t *cand = (uint32_t *)malloc(cap * (sizeof(uint32_t) + 1));
-        if (!cand) return -1;
-        uint8_t *tab = (uint8_t *)(cand + cap);
-        size_t len = 0;
-        int t;
-        for (t = 0; t < m; t++) {
-            if (s[t] < 0) continue;
-            const uint32_t *off = ix->offsets + (size_t)t * (HM_NKEYS + 1);
-            const uint32_t *ids = ix->ids + (size_t)t * ix->n;
-            uint32_t i, iend = hm_level_start[s[t] + 1];
-            for (i = 0; i < iend; i++) {
-                uint32_t k = qc[t] ^ hm_masks[i];
-                uint32_t p = off[k], pend = off[k + 1];
-                while (p < pend) {
-                    size_t take = pend - p;
-                    if (take > cap - len) take = cap - len;
-                    memcpy(cand + len, ids + p, take * sizeof(uint32_t));
-                    memset(tab + len, t, take);
-                    len += take; p += (uint32_t)take;
-                    if (len == cap) {
-                        if (hm_verify(ix, q, r, s, cand, tab, (int)len, D, out)) { free(cand); return -1; }
-                        len = 0;
+    #define HM_CAND(sc, id, t) do { \\
+        (sc)->cand[(sc)->len] = (id); (sc)->tab[(sc)->len] = (uint8_t)(t); \\
+        if (++(sc)->len == (sc)->cap) { \\
+            if (hm_verify(ix, q, r, s, (sc)->cand, (sc)->tab, (int)(sc)->len, HM_PREFETCH, out)) return -1; \\
+            *ncand += (sc)->len; (sc)->len = 0; } } while (0)
+
+    /* Probe table t at radius s[t]: candidates into sc (verified whenever it fills). */
+    static int hm_probe_table(const hm_mih *ix, const hm_qstate *st, const uint8_t *q, int r,
+                              const signed char *s, int t, hm_scratch *sc, hm_vec *out, uint64_t *ncand) {
+        const int P = ix->P, R = ix->R, D = HM_BUCKET_PREFETCH;
+        const int sv = s[t], lmax = sv < P ? sv : P;
+        const uint32_t *dir = ix->dirs + (size_t)t * (((size_t)1 << P) + 1);
+        const uint32_t *ids = ix->ids + (size_t)t * ix->n;
+        const uint8_t *res = ix->res + (size_t)t * ix->n;
+        const uint32_t qp = st->qp[t];
+        const uint8_t qr = (uint8_t)st->qr[t];
+        uint32_t nprobe = ix->level_start[lmax + 1], base, i;
+        int dp = 0;
+        for (base = 0; base < nprobe; base += HM_BLOCK) {
+            uint32_t cnt = nprobe - base < HM_BLOCK ? nprobe - base : HM_BLOCK;
+            for (i = 0; i < cnt; i++) {
+                while (base + i >= ix->level_start[dp + 1]) dp++;
+                uint32_t p = qp ^ ix->masks[base + i];
+                sc->bs[i] = dir[p]; sc->be[i] = dir[p + 1];
+                sc->bk[i] = (signed char)(sv - dp);
+            }
+            for (i = 0; i < cnt && i < (uint32_t)D; i++) {
+                __builtin_prefetch(res + sc->bs[i], 0, 3);
+                __builtin_prefetch(ids + sc->bs[i], 0, 3);
+            }
+            for (i = 0; i < cnt; i++) {
+                if (i + D < cnt) {
+                    __builtin_prefetch(res + sc->bs[i + D], 0, 3);
+                    __builtin_prefetch(ids + sc->bs[i + D], 0, 3);
+                }
+                uint32_t e = sc->bs[i], end = sc->be[i];
+                int k = sc->bk[i];
+                if (k >= R) {
+                    for (; e < end; e++) HM_CAND(sc, ids[e], t);
+                } else {
+                    /* Branch-free: write every entry, advance only past the kept ones (the
+                       residue test is unpredictable). Needs room for the whole bucket. */
+                    while (e < end) {
+                        uint32_t take = end - e, room = (uint32_t)(sc->cap - sc->len);
+                        if (room == 0) {
+                            if (hm_verify(ix, q, r, s, sc->cand, sc->tab, (int)sc->len, HM_PREFETCH, out)) return -1;
+                            *ncand += sc->len; sc->len = 0; room = (uint32_t)sc->cap;
+                        }
+                        if (take > room) take = room;
+                        uint32_t *cd = sc->cand; uint8_t *tb = sc->tab; size_t len = sc->len;
+                        uint32_t stop = e + take;
+                        for (; e < stop; e++) {
+                            cd[len] = ids[e]; tb[len] = (uint8_t)t;
+                            len += hm_pc8[res[e] ^ qr] <= k;
+                        }
+                        sc->len = len;
                     }
                 }
             }
         }
-        if (len && hm_verify(ix, q, r, s, cand, tab, (int)len, D, out)) { free(cand); return -1; }
-        free(cand);
+        return 0;
+    }
+
+    /* One query; appends its matches (sorted by id) to out. stats (may be NULL) gets the
+       number of candidates verified (N when the list was scanned). Returns 0, or -1 when out
+       of memory. */
+    static int hm_mih_query(const hm_mih *ix, const uint8_t *q, int r, int allow_scan, hm_vec *out, uint64_t *stats) {
+        hm_qstate st;
+        signed char s[HM_MAX_TABLES];
+        double est;
+        size_t start = out->len;
+        uint64_t nc = 0, *ncand = &nc;
+        int t;
+        if (ix->n == 0) return 0;
+        double total = hm_plan_query(ix, q, r, allow_scan, &st, s, &est);
+        if (total < 0) return -1;
+        if (total >= HM_PLAN_SCAN) {
+            if (stats) *stats += ix->n;
+            return hm_scan(ix->codes, ix->n, ix->nbytes, q, r, out);
+        }
+        hm_scratch *sc = (hm_scratch *)malloc(sizeof(hm_scratch) + (size_t)HM_SEGMENT * 5);
+        if (!sc) return -1;
+        sc->cand = (uint32_t *)(sc + 1);
+        sc->tab = (uint8_t *)(sc->cand + HM_SEGMENT);
+        sc->len = 0; sc->cap = HM_SEGMENT;
+        for (t = 0; t < ix->m; t++) {
+            if (s[t] < 0) continue;
+            if (hm_probe_table(ix, &st, q, r, s, t, sc, out, ncand)) { free(sc); return -1; }
+        }
+        if (sc->len && hm_verify(ix, q, r, s, sc->cand, sc->tab, (int)sc->len, HM_PREFETCH, out)) { free(sc); return -1; }
+        nc += sc->len;
+        free(sc);
+        if (stats) *stats += nc;
         hm_sort_u64(out->data + start, out->len - start);
         return 0;
     }
@@ -385,22 +535,30 @@ cdef extern from *:
         const uint8_t *codes
         uint64_t n
         int nbytes
+        int nw
         int m
-        const uint32_t *offsets
+        int b
+        int P
+        int R
+        const uint32_t *dirs
         const uint32_t *ids
+        const uint8_t *res
+        const uint32_t *masks
+        const uint32_t *level_start
+    ctypedef struct hm_qstate:
+        pass
     void hm_init()
     const char *hm_popcount_impl()
+    uint32_t hm_chunk(const uint64_t *w, int bit, int b) nogil
+    void hm_words(const uint8_t *p, int nw, uint64_t *w) nogil
     int hm_scan(const uint8_t *codes, uint64_t n, int nbytes, const uint8_t *q, int r, hm_vec *out) nogil
     int hm_mih_query(const hm_mih *ix, const uint8_t *q, int r, int allow_scan, hm_vec *out, uint64_t *stats) nogil
-    uint64_t hm_plan_query(const hm_mih *ix, const uint8_t *q, int r, uint32_t *qc, signed char *s) nogil
+    double hm_plan_query(const hm_mih *ix, const uint8_t *q, int r, int allow_scan, hm_qstate *st,
+                         signed char *s, double *cands) nogil
+    double HM_PLAN_SCAN
 
 
 hm_init()
-
-cdef enum:
-    CNKEYS = 65536
-
-NKEYS = CNKEYS
 
 
 def popcount_impl() -> str:
@@ -467,65 +625,101 @@ def hamming_range_flat(codes, query, int radius):
     return ids, dists
 
 
-def build_tables(const uint8_t[:, ::1] codes):
-    """Counting sort of the row ids by every 16-bit chunk. Returns (offsets uint32 (m, 65537),
-    ids uint32 (m, N)); see the module docstring for the layout. Does not copy codes."""
+_MASKS = {}
+
+
+def prefix_masks(int P):
+    """The 2**P prefix XOR masks ordered by popcount (then value), uint32, and level_start
+    (uint32, P + 2): masks[level_start[d]:level_start[d+1]] have popcount d. Cached, read-only."""
+    got = _MASKS.get(P)
+    if got is None:
+        keys = np.arange(1 << P, dtype=np.uint32)
+        pc = np.bitwise_count(keys)
+        order = np.argsort(pc, kind="stable")
+        masks = np.ascontiguousarray(keys[order])
+        level_start = np.searchsorted(pc[order], np.arange(P + 2)).astype(np.uint32)
+        masks.setflags(write=False)
+        level_start.setflags(write=False)
+        got = _MASKS.setdefault(P, (masks, level_start))
+    return got
+
+
+def build_tables(const uint8_t[:, ::1] codes, int b, int P):
+    """Multi-index tables over m = (8 * nbytes) // b chunks of b bits with a P-bit prefix
+    directory (see the module docstring). Returns (dirs uint32 (m, 2**P + 1), ids uint32
+    (m, N), res uint8 (m, N)). Does not copy codes."""
     cdef Py_ssize_t n = codes.shape[0], x
     cdef int nbytes = <int>codes.shape[1]
-    cdef int m = nbytes // 2, t
-    cdef Py_ssize_t k
-    offsets = np.zeros((m, CNKEYS + 1), dtype=np.uint32)
+    cdef int nw = nbytes // 8
+    cdef int m = (8 * nbytes) // b, t
+    cdef int R = b - P
+    cdef Py_ssize_t k, nkeys = (<Py_ssize_t>1) << P
+    dirs = np.zeros((m, nkeys + 1), dtype=np.uint32)
     ids = np.empty((m, n), dtype=np.uint32)
-    cdef uint32_t[:, ::1] off = offsets
+    res = np.empty((m, n), dtype=np.uint8)
+    cdef uint32_t[:, ::1] dv = dirs
     cdef uint32_t[:, ::1] idv = ids
+    cdef uint8_t[:, ::1] rv = res
     cdef uint32_t *pos
-    cdef const uint8_t *row
-    cdef uint32_t c
+    cdef uint64_t w[16]
+    cdef uint32_t c, rmask = (1u << R) - 1, i
     if n == 0:
-        return offsets, ids
-    pos = <uint32_t *>malloc(sizeof(uint32_t) * m * CNKEYS)
+        return dirs, ids, res
+    pos = <uint32_t *>malloc(sizeof(uint32_t) * m * nkeys)
     if pos == NULL:
         raise MemoryError()
     try:
         with nogil:
             for x in range(n):
-                row = &codes[x, 0]
+                hm_words(&codes[x, 0], nw, w)
                 for t in range(m):
-                    c = <uint32_t>row[2 * t] | (<uint32_t>row[2 * t + 1] << 8)
-                    off[t, c + 1] += 1
+                    c = hm_chunk(w, t * b, b)
+                    dv[t, (c >> R) + 1] += 1
             for t in range(m):
-                for k in range(1, CNKEYS + 1):
-                    off[t, k] += off[t, k - 1]
-                memcpy(pos + <size_t>t * CNKEYS, &off[t, 0], sizeof(uint32_t) * CNKEYS)
+                for k in range(1, nkeys + 1):
+                    dv[t, k] += dv[t, k - 1]
+                memcpy(pos + <size_t>t * nkeys, &dv[t, 0], sizeof(uint32_t) * nkeys)
             for x in range(n):
-                row = &codes[x, 0]
+                hm_words(&codes[x, 0], nw, w)
                 for t in range(m):
-                    c = <uint32_t>row[2 * t] | (<uint32_t>row[2 * t + 1] << 8)
-                    idv[t, pos[<size_t>t * CNKEYS + c]] = <uint32_t>x
-                    pos[<size_t>t * CNKEYS + c] += 1
+                    c = hm_chunk(w, t * b, b)
+                    i = pos[<size_t>t * nkeys + (c >> R)]
+                    pos[<size_t>t * nkeys + (c >> R)] = i + 1
+                    idv[t, i] = <uint32_t>x
+                    rv[t, i] = <uint8_t>(c & rmask)
     finally:
         free(pos)
-    return offsets, ids
+    return dirs, ids, res
 
 
-cdef void _mih_init(hm_mih *ix, const uint8_t[:, ::1] codes, const uint32_t[:, ::1] offsets,
-                    const uint32_t[:, ::1] ids) noexcept:
+cdef void _mih_init(hm_mih *ix, const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
+                    const uint32_t[:, ::1] ids, const uint8_t[:, ::1] res,
+                    const uint32_t[::1] masks, const uint32_t[::1] level_start, int b) noexcept:
     ix.n = <uint64_t>codes.shape[0]
     ix.nbytes = <int>codes.shape[1]
-    ix.m = ix.nbytes // 2
+    ix.nw = ix.nbytes // 8
+    ix.b = b
+    ix.m = (8 * ix.nbytes) // b
+    ix.P = <int>level_start.shape[0] - 2
+    ix.R = b - ix.P
     ix.codes = &codes[0, 0] if ix.n > 0 else NULL
-    ix.offsets = &offsets[0, 0]
+    ix.dirs = &dirs[0, 0]
     ix.ids = &ids[0, 0] if ix.n > 0 else NULL
+    ix.res = &res[0, 0] if ix.n > 0 else NULL
+    ix.masks = &masks[0]
+    ix.level_start = &level_start[0]
 
 
-def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] offsets,
-                     const uint32_t[:, ::1] ids, const uint8_t[:, ::1] queries, int radius,
-                     bint allow_scan=True):
+def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
+                     const uint32_t[:, ::1] ids, const uint8_t[:, ::1] res,
+                     const uint32_t[::1] masks, const uint32_t[::1] level_start, int b,
+                     const uint8_t[:, ::1] queries, int radius, bint allow_scan=True):
     """Exact multi-index range search, all queries in one call without the GIL.
-    allow_scan=False forbids the sequential-scan shortcut (tests use it to exercise the
-    probe on small lists). Returns (ids int64, dists int32, lims int64 (Q + 1), candidates uint64 total)."""
+    allow_scan=False forbids the sequential-scan shortcut unless no plan exists (tests use it
+    to exercise the probe on small lists). Returns (ids int64, dists int32, lims int64 (Q + 1),
+    candidates verified (N for a scanned query), summed over the queries)."""
     cdef hm_mih ix
-    _mih_init(&ix, codes, offsets, ids)
+    _mih_init(&ix, codes, dirs, ids, res, masks, level_start, b)
     cdef Py_ssize_t nq = queries.shape[0], i
     cdef hm_vec vec
     vec.data = NULL
@@ -553,14 +747,24 @@ def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] offsets
         free(lims)
 
 
-def mih_plan(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] offsets,
-             const uint32_t[:, ::1] ids, const uint8_t[::1] query, int radius):
-    """The probe plan for one query: (list of s_t per table, candidate count)."""
+def mih_plan(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
+             const uint32_t[:, ::1] ids, const uint8_t[:, ::1] res,
+             const uint32_t[::1] masks, const uint32_t[::1] level_start, int b,
+             const uint8_t[::1] query, int radius):
+    """The probe plan for one query, without the scan shortcut: (s_t per table, -1 = skipped,
+    or None when only a scan can answer; expected candidate count)."""
     cdef hm_mih ix
-    _mih_init(&ix, codes, offsets, ids)
-    cdef uint32_t qc[64]
+    _mih_init(&ix, codes, dirs, ids, res, masks, level_start, b)
+    cdef hm_qstate *st = <hm_qstate *>malloc(sizeof(hm_qstate))
     cdef signed char s[64]
-    cdef uint64_t total
+    cdef double total, cands = 0
+    if st == NULL:
+        raise MemoryError()
     with nogil:
-        total = hm_plan_query(&ix, &query[0], radius, qc, s)
-    return [int(s[t]) for t in range(ix.m)], int(total)
+        total = hm_plan_query(&ix, &query[0], radius, 0, st, s, &cands)
+    free(st)
+    if total < 0:
+        raise MemoryError()
+    if total >= HM_PLAN_SCAN:
+        return None, int(ix.n)
+    return [int(s[t]) for t in range(ix.m)], int(round(cands))

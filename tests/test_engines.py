@@ -280,7 +280,12 @@ def test_memmap_not_copied(tmp_path, rng):
     mm = np.memmap(path, dtype=np.uint8, mode="r", shape=codes.shape)
     eng = MultiIndexEngine(mm, max_radius=31)
     assert np.shares_memory(eng._codes, mm)
-    assert eng.memory_bytes() == codes.nbytes + 16 * 65537 * 4 + 16 * 10_000 * 4
+    # 10k PDQ codes: 11 tables of 23-bit chunks, prefix P clamped up to b - 8 = 15, so per
+    # table a (2**15 + 1)-entry uint32 directory, a uint32 id and a uint8 residue per entry,
+    # plus the 2**15 prefix masks and their P + 2 level starts.
+    assert (eng.chunk_bits, eng.ntables, eng.prefix_bits) == (23, 11, 15)
+    assert eng.memory_bytes() == (codes.nbytes + 11 * (2**15 + 1) * 4 + 11 * 10_000 * (4 + 1)
+                                  + 2**15 * 4 + 17 * 4)
     q = queries_near(rng, codes, 10, 20)
     assert_same(eng.range_search(q, 31), expected(distances(codes, q), 31))
 
@@ -302,7 +307,14 @@ def test_auto_choice(rng):
     assert build_engine(big, max_radius=31).name == "mih"
     assert build_engine(uniform_codes(rng, 20_000, 8), max_radius=10).name == "mih"
     assert build_engine(uniform_codes(rng, 20_000, 8), max_radius=20).name == "flat"
-    assert uniform_probe_fraction(256, 31) == pytest.approx(272 / 65536)
+    # Radius 31 needs sum(s_t + 1) >= 32 over 11 tables of 23 bits. The cheapest plan probes
+    # 10 tables at s = 2 (ball of 1 + 23 + 253 = 277 keys) and one at s = 1 (24 keys):
+    # 30 + 2 = 32 units for 2794 keys (11 tables at s = 2 cost 3047; 2 at s = 3 plus 8 at
+    # s = 2 cost 2 * 2048 + 8 * 277 = 6312), each key holding 1 / 2**23 of a uniform list.
+    assert uniform_probe_fraction(256, 31) == pytest.approx(2794 / 2**23)
+    # 64-bit codes, radius 10: 4 tables of 16 bits need 11 units: 3 at s = 2 (137 keys),
+    # one at s = 1 (17 keys) -> 3 * 137 + 17 = 428 keys of 65536.
+    assert uniform_probe_fraction(64, 10) == pytest.approx(428 / 65536)
 
 
 # ---------------------------------------------------------------- bad arguments
