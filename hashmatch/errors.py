@@ -85,3 +85,25 @@ class InputTypeError(ImageError, TypeError):
     (for example MD5 of a PIL.Image, which has no file bytes)."""
 
     code = "input_type"
+
+
+class ListFormatError(HashmatchError, ValueError):
+    """A hash list could not be read: bad format, a bad entry, an empty or binary file.
+
+    `path` is the list file, `line` the 1-based line of the problem (None where it
+    concerns the whole file), `reason` the problem in words. `rejected` holds the
+    entries rejected so far when skip_invalid left nothing valid (for a report).
+    """
+
+    code = "list_format"
+
+    def __init__(self, path: str, line: int | None, reason: str, rejected: tuple = ()) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        self.rejected = tuple(rejected)
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):  # picklable despite the extra constructor arguments
+        return (type(self), (self.path, self.line, self.reason, self.rejected))

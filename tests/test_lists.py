@@ -1,0 +1,666 @@
+"""Hash-list reading and writing (hashmatch.lists): every format, detection, round trips,
+and each kind of bad input reported with its file, line and reason. The lists here are
+random hex generated per test: benign values, no real list content."""
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import random
+import stat
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from hashmatch import lists
+from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
+from hashmatch.hashing import HEX_LENGTH
+from hashmatch.lists import (
+    ParsedList,
+    Rejected,
+    Retracted,
+    detect_format,
+    read_list,
+    write_list,
+    write_rejects,
+)
+
+RNG = random.Random(20240517)
+
+
+def hexhash(algorithm: str = "pdq") -> str:
+    return "".join(RNG.choice("0123456789abcdef") for _ in range(HEX_LENGTH[algorithm]))
+
+
+def write(tmp_path, name: str, content: str | bytes) -> str:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_bytes(content.encode("utf-8"))
+    return str(path)
+
+
+def entries(parsed: ParsedList) -> list[tuple]:
+    """Everything but the line numbers, to compare lists read from different files."""
+    return [e[:6] for e in parsed]
+
+
+def fails(match: str, path: str, **kwargs) -> ListFormatError:
+    with pytest.raises(ListFormatError, match=match) as info:
+        read_list(path, **kwargs)
+    assert info.value.path == path
+    assert info.value.code == "list_format"
+    return info.value
+
+
+@pytest.fixture(params=[None, 7, 64], ids=["chunk-default", "chunk-7", "chunk-64"])
+def chunked(request, monkeypatch):
+    """Run a test with the default chunk size and with tiny chunks, so that every chunk
+    boundary case (inside a line, a CRLF, a quoted field, a UTF-8 character) occurs."""
+    if request.param is not None:
+        monkeypatch.setattr(lists, "CHUNK_BYTES", request.param)
+    return request.param
+
+
+# ------------------------------------------------------------------------------ formats
+
+
+def test_text_with_prefixes_comments_and_blank_lines(tmp_path, chunked):
+    a, b, m = hexhash(), hexhash(), hexhash("md5")
+    path = write(tmp_path, "list.txt", f"# exported list\n\npdq {a}\n  \npdq {b.upper()}\r\nmd5 {m}\n# end\n")
+    parsed = read_list(path)
+    assert parsed.format == "text"
+    assert parsed.algorithms == ["pdq", "pdq", "md5"]
+    assert parsed.hashes == [a, b, m]  # upper-case hex normalised
+    assert parsed.lines.tolist() == [3, 5, 6]
+    assert parsed.categories == [None] * 3
+    assert parsed.rejected == [] and parsed.retracted == []
+    assert len(parsed) == 3
+
+
+def test_text_without_prefix_needs_an_algorithm(tmp_path):
+    path = write(tmp_path, "bare.txt", f"{hexhash()}\n{hexhash()}\n")
+    err = fails("no algorithm: pass --algorithm", path)
+    assert err.line == 1
+    # skip_invalid cannot help: it is not a per-line problem
+    fails("no algorithm", path, skip_invalid=True)
+    parsed = read_list(path, algorithm="PDQ", category="csam")
+    assert parsed.algorithms == ["pdq", "pdq"]
+    assert parsed.categories == ["csam", "csam"]
+
+
+def test_text_prefix_wins_over_the_default_and_irregular_whitespace(tmp_path, chunked):
+    a, m, s = hexhash(), hexhash("md5"), hexhash("sha1")
+    path = write(tmp_path, "mixed.txt", f"{a}\nmd5\t{m}\n  SHA-1   {s}  \n")
+    parsed = read_list(path, algorithm="pdq")
+    assert list(zip(parsed.algorithms, parsed.hashes)) == [("pdq", a), ("md5", m), ("sha1", s)]
+
+
+def test_csv_columns_found_by_name(tmp_path, chunked):
+    a, b = hexhash(), hexhash("md5")
+    path = write(tmp_path, "list.csv",
+                 "Hash_Value,Hash_Type,Labels,Hash_ID,Created_At,Tags,Notes\n"
+                 f"{a},PDQ,csam,id-1,2024-01-02,x;y,ignored\n"
+                 f" {b.upper()} ,MD5, ncii ,id-2,2024-01-02T10:11:12Z,,\n")
+    parsed = read_list(path)
+    assert parsed.format == "csv"
+    assert list(parsed) == [
+        ("pdq", a, "csam", "id-1", "2024-01-02", ("x", "y"), 2),
+        ("md5", b, "ncii", "id-2", "2024-01-02T10:11:12Z", (), 3),
+    ]
+
+
+def test_csv_quoted_fields_span_lines_and_chunks(tmp_path, chunked):
+    rows, expected = [], []
+    for i in range(30):
+        h = hexhash()
+        category = f"multi\nline, {i}" if i % 4 == 0 else f"plain {i}"
+        rows.append(f'"{h}","{category}",{i}' if i % 4 == 0 else f"{h},{category},{i}")
+        expected.append(("pdq", h, category, str(i), None, ()))
+    path = write(tmp_path, "quoted.csv", "# comment\nhash,category,id\n" + "\n".join(rows) + "\n\n")
+    parsed = read_list(path, algorithm="pdq")
+    assert entries(parsed) == expected
+    assert parsed.lines[:3].tolist() == [3, 5, 6]  # the multi-line record counts two lines
+
+
+def test_csv_comments_only_before_the_header(tmp_path, chunked):
+    """'#' lines are a preamble before the header; after it a '#' row is data and is
+    never dropped silently."""
+    a, b = hexhash(), hexhash()
+    path = write(tmp_path, "c.csv", f"# exported 2024-05-01\n  \nentry_id,hash\n#7,{a}\n   \n# note,x\n8,{b}\n")
+    fails("line 6: wrong length", path, algorithm="pdq")
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert list(zip(parsed.entry_ids, parsed.hashes, parsed.lines.tolist())) == [("#7", a, 4), ("8", b, 7)]
+    assert [r.line for r in parsed.rejected] == [6]
+    quoted = write(tmp_path, "q.csv", f'# "quoted" preamble\nhash\n"{a}"\n  \n# x\n')
+    assert [r.line for r in read_list(quoted, algorithm="pdq", skip_invalid=True).rejected] == [5]
+
+
+def test_tsv(tmp_path, chunked):
+    a, b = hexhash(), hexhash()
+    path = write(tmp_path, "list.tsv", f"signal_str\tcategory\n{a}\tterrorism\n{b}\tterrorism\n")
+    assert detect_format(path) == "tsv"
+    parsed = read_list(path, algorithm="pdq")
+    assert parsed.hashes == [a, b] and parsed.categories == ["terrorism"] * 2
+
+
+def test_jsonl(tmp_path, chunked):
+    a, b, c = hexhash(), hexhash("sha256"), hexhash("phash")
+    lines = [
+        {"hash": a, "algorithm": "pdq", "category": "csam", "id": 17, "tags": ["x", "y"]},
+        {"Indicator": b, "Type": "SHA256", "date_added": "2023-05-06", "tags": "a;b"},
+        {"hash_digest": c, "algorithm": "phash", "deleted": True, "id": "gone"},
+    ]
+    path = write(tmp_path, "list.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n\n")
+    assert detect_format(path) == "jsonl"
+    parsed = read_list(path)
+    assert list(parsed) == [
+        ("pdq", a, "csam", "17", None, ("x", "y"), 1),
+        ("sha256", b, None, None, "2023-05-06", ("a", "b"), 2),
+    ]
+    assert parsed.retracted == [Retracted(3, "phash", c, "gone", "deleted")]
+
+
+def test_tx_csv_export(tmp_path, chunked):
+    p1, p2, m1, m2 = hexhash(), hexhash(), hexhash("md5"), hexhash("md5")
+    path = write(tmp_path, "tx.csv",
+                 "collab,signal_type,signal_str,category,tags\n"
+                 f"Sample A,pdq,{p1},POSITIVE_CLASS,t1 t2\n"
+                 f"Sample B,pdq,{p1},INVESTIGATION_SEED,\n"  # the same signal in a second collab
+                 f"Sample A,photo_md5,{m1},POSITIVE_CLASS,\n"
+                 f"Sample A,md5,{m2},NEGATIVE_CLASS,\n"
+                 f"Sample B,pdq,{p2},POSITIVE_CLASS,\n")
+    assert detect_format(path) == "tx-csv"
+    parsed = read_list(path, category="csam")
+    assert list(parsed) == [
+        ("pdq", p1, "csam", None, None, ("t1", "t2", "collab:Sample A", "investigation_seed", "collab:Sample B"), 2),
+        ("md5", m1, "csam", None, None, ("collab:Sample A",), 4),
+        ("pdq", p2, "csam", None, None, ("collab:Sample B",), 6),
+    ]
+    assert parsed.retracted == [Retracted(5, "md5", m2, None, "negative_class")]
+
+
+def test_tx_csv_column_order_and_unsupported_types(tmp_path):
+    v = hexhash("md5")
+    path = write(tmp_path, "tx.csv", f"signal_type,signal_str,collab,category,tags\nvideo_md5,{v},c,POSITIVE_CLASS,\n")
+    assert detect_format(path) == "tx-csv"
+    err = fails("video_md5", path)
+    assert err.line == 2
+    path = write(tmp_path, "tx2.csv", f"signal_type,signal_str,collab,category,tags\nurl,http://x,c,POSITIVE_CLASS,\n"
+                                      f"pdq,{hexhash()},c,POSITIVE_CLASS,\n")
+    fails(r"line 2: unknown algorithm 'url'", path)
+    parsed = read_list(path, skip_invalid=True)
+    assert len(parsed) == 1 and parsed.rejected[0].line == 2
+    path = write(tmp_path, "tx3.csv", f"signal_type,signal_str,collab,category,tags\npdq,{hexhash()},c,MAYBE,\n")
+    fails("line 2: unknown threatexchange opinion category 'MAYBE'", path)
+
+
+def tat_entries():
+    return [
+        {"id": 2819, "hash_digest": hexhash("md5"), "algorithm": "MD5", "ideology": "islamist", "file_type": "mp4",
+         "deleted": False, "updated_on": 1704901040.2, "created_on": "2025-03-03 23:05:22,587"},
+        {"id": 2820, "hash_digest": hexhash().upper(), "algorithm": "PDQ", "ideology": "far-right",
+         "file_type": "gif", "deleted": False, "created_on": "2025-03-04T01:00:00Z"},
+        {"id": 2821, "hash_digest": hexhash("sha256"), "algorithm": "SHA256", "ideology": "islamist",
+         "file_type": "jpg", "deleted": True},
+        {"id": 2822, "hash_digest": hexhash("sha1"), "algorithm": "SHA1", "ideology": "islamist",
+         "file_type": "png", "deleted": False},
+    ]
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["list", "object"])
+@pytest.mark.parametrize("indent", [None, 2], ids=["one-line", "pretty"])
+def test_tat_json(tmp_path, wrapped, indent):
+    items = tat_entries()
+    doc = {"count": 4, "next": None, "checkpoint": "1724856487.7,10594", "results": items} if wrapped else items
+    path = write(tmp_path, "tat.json", json.dumps(doc, indent=indent))
+    assert detect_format(path) == "tat-json"
+    parsed = read_list(path)
+    assert entries(parsed) == [
+        ("md5", items[0]["hash_digest"], "islamist", "2819", "2025-03-03 23:05:22,587", ("file_type:mp4",)),
+        ("pdq", items[1]["hash_digest"].lower(), "far-right", "2820", "2025-03-04T01:00:00Z", ("file_type:gif",)),
+        ("sha1", items[3]["hash_digest"], "islamist", "2822", None, ("file_type:png",)),
+    ]
+    assert [(r.algorithm, r.hash, r.entry_id, r.reason) for r in parsed.retracted] == [
+        ("sha256", items[2]["hash_digest"], "2821", "deleted")]
+    if indent is None:
+        assert set(parsed.lines.tolist()) == {1}
+    else:  # each entry's line is the line of its opening brace
+        text = open(path).read().splitlines()
+        for line in parsed.lines.tolist():
+            assert text[line - 1].strip() == "{"
+
+
+def test_tat_json_bad_entries_are_named(tmp_path):
+    items = tat_entries()
+    items.append({"id": 9, "hash_digest": "abc", "algorithm": "TMK", "deleted": False})
+    items.append({"id": 10, "hash_digest": hexhash()[:-2], "algorithm": "PDQ", "deleted": False})
+    path = write(tmp_path, "tat.json", json.dumps(items))
+    fails(r"line 1: entry 5: unknown algorithm 'TMK'", path)
+    parsed = read_list(path, skip_invalid=True)
+    assert len(parsed) == 3
+    assert [r.reason for r in parsed.rejected] == [
+        "entry 5: unknown algorithm 'TMK' (supported: pdq, phash, dhash, ahash, md5, sha1, sha256)",
+        "entry 6: wrong length: pdq hashes have 64 hex digits, this one has 62",
+    ]
+    assert json.loads(parsed.rejected[0].text)["id"] == 9
+
+
+def test_tat_json_listed_and_retracted_is_a_conflict(tmp_path):
+    h = hexhash()
+    items = [{"id": 1, "hash_digest": h, "algorithm": "PDQ", "deleted": False},
+             {"id": 2, "hash_digest": h, "algorithm": "PDQ", "deleted": True}]
+    path = write(tmp_path, "tat.json", json.dumps(items, indent=1))
+    err = fails("retracted .deleted. here but listed at line 2", path)
+    assert err.line == 8  # "[", " {", 4 fields, " },", " {"
+    parsed = read_list(path, skip_invalid=True)
+    assert parsed.hashes == [h] and parsed.retracted == [] and parsed.rejected[0].line == 8
+
+
+@pytest.mark.parametrize("doc, match", [
+    ('[{"hash_digest": "ab", ', "malformed JSON"),
+    ('{"results": [1, 2], "x": }', "malformed JSON"),
+    ('[] []', "extra data"),
+    ('{"meta": {"a": 1}}', "no list of entries"),
+    ("[]", "no entries"),
+])
+def test_tat_json_malformed(tmp_path, doc, match):
+    fails(match, write(tmp_path, "tat.json", doc), format="tat-json", skip_invalid=True)
+
+
+def test_tat_json_document_cap(tmp_path):
+    path = write(tmp_path, "tat.json", json.dumps(tat_entries()))
+    fails("larger than 100 bytes", path, max_document_bytes=100)
+
+
+# ------------------------------------------------------------------------------ detection
+
+
+@pytest.mark.parametrize("content, name, expected", [
+    ("pdq " + "ab" * 32 + "\n", "list.csv", "text"),  # content beats the extension
+    ("# c\n\n" + "ab" * 32 + "\n", "list.dat", "text"),
+    ("hash,category\n" + "ab" * 32 + ",x\n", "list.txt", "csv"),
+    ("hash\n" + "ab" * 32 + "\n", "list", "csv"),
+    ("hash\n" + "ab" * 32 + "\n", "list.tsv", "tsv"),
+    ("Hash\tLabel\n" + "ab" * 32 + "\tx\n", "list.txt", "tsv"),
+    ('{"hash": "' + "ab" * 32 + '"}\n', "list.json", "jsonl"),
+    ('[{"hash_digest": "' + "ab" * 32 + '"}]', "list.jsonl", "tat-json"),
+    ('{\n  "results": []\n}', "list.txt", "tat-json"),
+    ('{"count": 0, "results": []}', "list", "tat-json"),
+    ("collab,signal_type,signal_str,category,tags\n", "x.csv", "tx-csv"),
+    ("\ufeffhash,category\n", "bom.csv", "csv"),
+    ("what is this?\n", "list.csv", "csv"),  # content unclear: the extension decides
+])
+def test_detect_format(tmp_path, content, name, expected):
+    assert detect_format(write(tmp_path, name, content)) == expected
+
+
+def test_detect_format_failures(tmp_path):
+    with pytest.raises(ListFormatError, match="cannot tell the list format"):
+        detect_format(write(tmp_path, "mystery", "what is this?\n"))
+    with pytest.raises(ListFormatError, match="empty"):
+        detect_format(write(tmp_path, "empty.txt", "  \n\n"))
+    with pytest.raises(ListFormatError, match="NUL byte"):
+        detect_format(write(tmp_path, "bin.txt", b"pdq ab\n\x00\x01\x02"))
+    with pytest.raises(ListFormatError, match="UTF-16"):
+        detect_format(write(tmp_path, "u16.txt", "hash\n".encode("utf-16")))
+
+
+def test_format_can_be_forced(tmp_path):
+    h = hexhash()
+    path = write(tmp_path, "list.dat", f"hash\n{h}\n")
+    assert read_list(path, format="text", algorithm="pdq", skip_invalid=True).rejected[0].line == 1
+    assert read_list(path, format="CSV", algorithm="pdq").hashes == [h]
+    with pytest.raises(ConfigurationError, match="unknown list format"):
+        read_list(path, format="xml")
+    with pytest.raises(ConfigurationError, match="unknown algorithm"):
+        read_list(path, format="csv", algorithm="crc32")
+
+
+# ------------------------------------------------------------------------------ hashes
+
+
+def test_mixed_case_hex_is_normalised(tmp_path):
+    h = hexhash()
+    mixed = "".join(c.upper() if i % 2 else c for i, c in enumerate(h))
+    path = write(tmp_path, "case.csv", f"hash,algorithm\n{mixed},Pdq\n{hexhash('md5').upper()},MD5\n")
+    parsed = read_list(path)
+    assert parsed.hashes[0] == h
+    assert all(x == x.lower() for x in parsed.hashes)
+
+
+@pytest.mark.parametrize("variant", ["padded", "unpadded", "urlsafe"])
+def test_pdq_base64(tmp_path, variant):
+    raw = bytes(RNG.randrange(256) for _ in range(32))
+    raw = raw[:1] + b"\xfb\xff" + raw[3:]  # make the standard and url-safe alphabets differ
+    text = base64.b64encode(raw).decode()
+    if variant == "unpadded":
+        text = text.rstrip("=")
+    elif variant == "urlsafe":
+        text = base64.urlsafe_b64encode(raw).decode()
+    path = write(tmp_path, "b64.csv", f"hash,algorithm\n{text},pdq\n")
+    assert read_list(path).hashes == [raw.hex()]
+
+
+def test_base64_only_for_pdq(tmp_path):
+    text = base64.b64encode(bytes(16)).decode()  # 24 characters
+    path = write(tmp_path, "b64.csv", f"hash,algorithm\n{text},md5\n")
+    fails("line 2: wrong length: md5 hashes have 32 hex digits", path)
+
+
+def test_digests(tmp_path):
+    a, b, m = hexhash(), hexhash(), hexhash("md5")
+    parsed = read_list(write(tmp_path, "l.txt", f"pdq {a}\nmd5 {m}\npdq {b}\n"))
+    idx, digests = parsed.digests("pdq")
+    assert idx.tolist() == [0, 2]
+    assert digests.shape == (2, 32) and digests.dtype == np.uint8
+    assert digests[1].tobytes().hex() == b
+    assert parsed.counts() == {"pdq": 2, "md5": 1}
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("pdq " + "ab" * 31 + "a", "wrong length: pdq hashes have 64 hex digits, this one has 63"),
+    ("pdq " + "ab" * 33, "wrong length: pdq hashes have 64 hex digits, this one has 66"),
+    ("md5 " + "ab" * 15 + "zz", "non-hex character 'z' at position 31 of the md5 hash"),
+    ("pdq " + "ab" * 31 + "é1", "non-hex character 'é' at position 63 of the pdq hash"),
+    ("crc32 abcdef01", "unknown algorithm 'crc32'"),
+    ("pdq a b c", "expected 'algorithm hash' or a bare hash, found 4 fields"),
+])
+def test_bad_text_line(tmp_path, chunked, line, reason):
+    good = [f"pdq {hexhash()}" for _ in range(3)]
+    path = write(tmp_path, "bad.txt", "\n".join(good[:2] + [line] + good[2:]) + "\n")
+    err = fails(f"line 3: {reason}", path)
+    assert (err.line, err.reason[:len(reason)]) == (3, reason)
+    assert str(err).startswith(f"{path}, line 3: ")
+    parsed = read_list(path, skip_invalid=True)
+    assert len(parsed) == 3 and parsed.lines.tolist() == [1, 2, 4]
+    assert parsed.rejected == [Rejected(3, parsed.rejected[0].reason, line)]
+
+
+@pytest.mark.parametrize("row, reason", [
+    ("{h},csam,extra", "expected 2 fields, found 3"),
+    ("{h}", "expected 2 fields, found 1"),
+    ('"{h}"x,csam', "malformed CSV: ',' expected after '\"'"),
+])
+def test_bad_csv_row(tmp_path, chunked, row, reason):
+    path = write(tmp_path, "bad.csv", f"hash,category\n{hexhash()},a\n{row.format(h=hexhash())}\n{hexhash()},b\n")
+    err = fails("line 3: " + reason.replace("(", r"\("), path, algorithm="pdq")
+    assert err.line == 3
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert parsed.lines.tolist() == [2, 4] and [r.line for r in parsed.rejected] == [3]
+
+
+def test_csv_without_hash_column(tmp_path):
+    path = write(tmp_path, "nohash.csv", "md5sum,category\nab,x\n")
+    err = fails("no hash column in the header", path, format="csv", skip_invalid=True)
+    assert err.line == 1
+
+
+def test_bad_date(tmp_path):
+    path = write(tmp_path, "dates.csv", f"hash,date\n{hexhash()},2024-02-30\n{hexhash()},2024-02-03\n")
+    fails("line 2: invalid date '2024-02-30'", path, algorithm="pdq")
+    assert read_list(path, algorithm="pdq", skip_invalid=True).dates == ["2024-02-03"]
+
+
+def test_malformed_jsonl(tmp_path, chunked):
+    good = json.dumps({"hash": hexhash(), "algorithm": "pdq"})
+    path = write(tmp_path, "bad.jsonl", "\n".join([good, '{"hash": "ab",', "[1, 2]", '{"value": 5}',
+                                                   json.dumps({"hash": hexhash(), "algorithm": "pdq"})]) + "\n")
+    fails("line 2: malformed JSON", path)
+    parsed = read_list(path, skip_invalid=True)
+    assert parsed.lines.tolist() == [1, 5]
+    assert [(r.line, r.reason.split(":")[0]) for r in parsed.rejected] == [
+        (2, "malformed JSON"), (3, "expected a JSON object, found list"), (4, "'value' must be a string")]
+
+
+def test_duplicates_name_both_lines(tmp_path, chunked):
+    a, b = hexhash(), hexhash()
+    rows = [f"pdq {a}", f"pdq {b}", f"md5 {a[:32]}", f"pdq {a.upper()}", f"pdq {b}", f"md5 {a[:32]}"]
+    path = write(tmp_path, "dups.txt", "\n".join(rows) + "\n")
+    err = fails("line 4: duplicate: the same pdq hash as line 1", path)
+    assert err.line == 4
+    parsed = read_list(path, skip_invalid=True)
+    assert parsed.lines.tolist() == [1, 2, 3]
+    assert [(r.line, r.reason) for r in parsed.rejected] == [
+        (4, "duplicate: the same pdq hash as line 1"),
+        (5, "duplicate: the same pdq hash as line 2"),
+        (6, "duplicate: the same md5 hash as line 3"),
+    ]
+
+
+def test_same_prefix_is_not_a_duplicate(tmp_path):
+    a = hexhash()
+    b = a[:16] + hexhash()[16:]  # equal first 8 bytes, different hash
+    assert read_list(write(tmp_path, "l.txt", f"pdq {a}\npdq {b}\n")).hashes == [a, b]
+
+
+def test_same_hash_under_two_algorithms_is_not_a_duplicate(tmp_path):
+    h = hexhash("sha256")
+    assert len(read_list(write(tmp_path, "l.txt", f"pdq {h}\nsha256 {h}\n"))) == 2
+
+
+@pytest.mark.parametrize("content", ["", "\n\n   \n", "# only a comment\n"])
+def test_empty_list(tmp_path, content):
+    path = write(tmp_path, "empty.txt", content)
+    fails("no entries", path, format="text", algorithm="pdq")
+
+
+def test_header_only_csv(tmp_path):
+    fails("no entries", write(tmp_path, "header.csv", "hash,category\n"), algorithm="pdq")
+
+
+def test_nothing_valid_left(tmp_path):
+    path = write(tmp_path, "allbad.txt", "pdq 12\npdq 34\n")
+    err = fails("no valid entries: all 2 were rejected", path, skip_invalid=True)
+    assert [r.line for r in err.rejected] == [1, 2]  # for the report
+
+
+def test_too_many_rejections(tmp_path):
+    path = write(tmp_path, "wrong.txt", "".join(f"md5 {hexhash()}\n" for _ in range(20)))
+    err = fails("more than 5 entries rejected", path, skip_invalid=True, max_rejected=5)
+    assert len(err.rejected) == 6
+
+
+@pytest.mark.parametrize("content, line, reason", [
+    (b"pdq " + b"ab" * 32 + b"\n\x00\x00\x00", 2, "binary file: NUL byte"),
+    (b"pdq " + b"ab" * 32 + b"\npdq \xff\xfe\n", 2, "not UTF-8 text"),
+    # a PNG: its first line is not UTF-8, its third holds NULs; which is seen first
+    # depends on the chunk size, and both say "binary file"
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "binary file"),
+])
+def test_binary_file(tmp_path, chunked, content, line, reason):
+    path = write(tmp_path, "bin.txt", content)
+    err = fails(reason, path, format="text", skip_invalid=True)
+    assert err.line == line or line is None
+    with pytest.raises(ListFormatError, match="binary file"):
+        read_list(path)  # detection refuses it up front
+
+
+def test_binary_deep_in_a_file(tmp_path, chunked):
+    good = "".join(f"pdq {hexhash()}\n" for _ in range(20))
+    path = write(tmp_path, "late.txt", good.encode() + b"pdq \xc3\x28\n" + good.encode())
+    assert fails("not UTF-8", path, skip_invalid=True).line == 21
+
+
+def test_utf8_bom_and_crlf(tmp_path, chunked):
+    a, b = hexhash(), hexhash()
+    path = write(tmp_path, "bom.csv", "\ufeffhash,category\r\n" + f"{a},x\r\n{b},y\r\n")
+    parsed = read_list(path, algorithm="pdq")
+    assert parsed.hashes == [a, b] and parsed.categories == ["x", "y"]
+
+
+def test_multibyte_characters_across_chunks(tmp_path, chunked):
+    rows = [f"{hexhash()},catégorie-{i}-日本" for i in range(10)]
+    path = write(tmp_path, "utf8.csv", "hash,category\n" + "\n".join(rows) + "\n")
+    assert read_list(path, algorithm="pdq").categories == [f"catégorie-{i}-日本" for i in range(10)]
+
+
+def test_overlong_line_is_rejected_without_reading_it_whole(tmp_path, monkeypatch):
+    """Stands in for a 2 GB line: the cap is lowered to 1 KiB and the chunk to 4 KiB; a
+    4 MiB line must be skipped while holding only a few chunks."""
+    monkeypatch.setattr(lists, "CHUNK_BYTES", 4096)
+    a, b = hexhash(), hexhash()
+    path = tmp_path / "long.txt"
+    with open(path, "w") as handle:
+        handle.write(f"pdq {a}\npdq ")
+        for _ in range(1024):
+            handle.write("f" * 4096)
+        handle.write(f"\npdq {b}\n")
+    tracemalloc.start()
+    try:
+        parsed = read_list(path, skip_invalid=True, max_line_bytes=1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"peak {peak} bytes: the long line was held in memory"
+    assert parsed.hashes == [a, b] and parsed.lines.tolist() == [1, 3]
+    [rejected] = parsed.rejected
+    assert rejected.line == 2 and rejected.reason == "line longer than 1024 bytes"
+    assert rejected.text == ("pdq " + "f" * 196)  # truncated to 200 characters
+    err = fails("line 2: line longer than 1024 bytes", str(path), max_line_bytes=1024)
+    assert err.line == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1023, 1025, 1 << 20])
+def test_overlong_lines_any_chunking(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(lists, "CHUNK_BYTES", chunk)
+    a, b = hexhash(), hexhash()
+    path = write(tmp_path, "long.txt", f"pdq {a}\n{'x' * 3000}\npdq {b}\n{'y' * 2000}")  # the last has no newline
+    parsed = read_list(path, skip_invalid=True, max_line_bytes=1024)
+    assert parsed.hashes == [a, b] and parsed.lines.tolist() == [1, 3]
+    assert [r.line for r in parsed.rejected] == [2, 4]
+
+
+def test_unterminated_quote(tmp_path, chunked):
+    path = write(tmp_path, "quote.csv", f'hash,category\n{hexhash()},"never closed\n{hexhash()},x\n')
+    err = fails("unterminated quoted field", path, algorithm="pdq", skip_invalid=True)
+    assert err.line == 2
+
+
+def test_quoted_field_over_the_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(lists, "CHUNK_BYTES", 64)
+    body = "\n".join(f"{hexhash()},x" for _ in range(40))
+    path = write(tmp_path, "quote.csv", f'hash,category\n{hexhash()},"open\n{body}\n')
+    fails("line 2: malformed CSV: a quoted field runs over 512 bytes", path, algorithm="pdq", max_line_bytes=512)
+
+
+def test_not_a_regular_file(tmp_path):
+    fails("not a regular file", str(tmp_path))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    fails("not a regular file", str(fifo), format="text")  # must not block
+    fails("cannot open", str(tmp_path / "missing.txt"), format="text")
+
+
+def test_errors_are_hashmatch_errors(tmp_path):
+    with pytest.raises(HashmatchError):
+        read_list(write(tmp_path, "e.txt", ""))
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def test_reject_report(tmp_path):
+    long_text = "pdq " + "z" * 500
+    path = write(tmp_path, "mixed.txt", f"pdq {hexhash()}\npdq 1234\n{long_text}\npdq {hexhash()}\n")
+    parsed = read_list(path, skip_invalid=True)
+    assert len(parsed) == 2
+    report = tmp_path / "rejects.csv"
+    assert write_rejects(parsed.rejected, report) == 2
+    assert stat.S_IMODE(os.stat(report).st_mode) == 0o600
+    with open(report, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["line", "reason", "text"]
+    assert rows[1] == ["2", "wrong length: pdq hashes have 64 hex digits, this one has 4", "pdq 1234"]
+    assert rows[2][0] == "3" and rows[2][1].startswith("wrong length") and rows[2][2] == long_text[:200]
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def sample_columns(n: int = 40) -> dict:
+    algorithms = [RNG.choice(["pdq", "md5", "sha256", "phash"]) for _ in range(n)]
+    return {
+        "algorithms": algorithms,
+        "hashes": [hexhash(a) for a in algorithms],
+        "categories": [RNG.choice(["csam", "terrorism", "ncii", None, "a, \"quoted\"\nvalue"]) for _ in range(n)],
+        "entry_ids": [RNG.choice([None, f"id-{i}", f"#{i}"]) for i in range(n)],
+        "dates": [RNG.choice([None, "2024-01-31", "2024-01-31T12:00:00+02:00"]) for _ in range(n)],
+        "tags": [tuple(RNG.sample(["alpha", "beta", "gamma", "dé jà"], RNG.randrange(3))) for _ in range(n)],
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_round_trip(tmp_path, chunked, fmt):
+    columns = sample_columns()
+    path = tmp_path / f"export.{fmt}"
+    assert write_list(path, format=fmt, **columns) == 40
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert detect_format(path) == fmt
+    parsed = read_list(path)
+    assert parsed.format == fmt
+    assert parsed.columns() == columns
+    # and again, from the parsed list itself
+    again = tmp_path / f"again.{fmt}"
+    parsed.write(again, format=fmt)
+    assert read_list(again).columns() == columns
+
+
+def test_round_trip_text(tmp_path, chunked):
+    columns = sample_columns()
+    path = tmp_path / "export.txt"
+    write_list(path, hashes=columns["hashes"], algorithms=columns["algorithms"], format="text")
+    assert detect_format(path) == "text"
+    parsed = read_list(path)
+    assert parsed.algorithms == columns["algorithms"] and parsed.hashes == columns["hashes"]
+    first = open(path).readline().split()
+    assert first == [columns["algorithms"][0], columns["hashes"][0]]
+
+
+def test_round_trip_of_a_parsed_tat_list(tmp_path):
+    parsed = read_list(write(tmp_path, "tat.json", json.dumps(tat_entries())))
+    parsed.write(tmp_path / "out.csv")
+    assert entries(read_list(tmp_path / "out.csv")) == entries(parsed)
+
+
+def test_write_normalises_and_validates(tmp_path):
+    h = hexhash()
+    path = tmp_path / "out.txt"
+    write_list(path, hashes=[h.upper()], algorithms="PDQ", format="text")
+    assert open(path).read() == f"pdq {h}\n"
+    with pytest.raises(ConfigurationError, match="wrong length"):
+        write_list(path, hashes=["abc"], algorithms="pdq")
+    with pytest.raises(ConfigurationError, match="unknown algorithm"):
+        write_list(path, hashes=[h], algorithms="crc")
+    with pytest.raises(ConfigurationError, match="separators"):
+        write_list(path, hashes=[h], algorithms="pdq", tags=[("a;b",)])
+    with pytest.raises(ConfigurationError, match="1 values for 2 hashes"):
+        write_list(path, hashes=[h, hexhash()], algorithms="pdq", categories=["x"])
+    with pytest.raises(ConfigurationError, match="cannot write list format"):
+        write_list(path, hashes=[h], algorithms="pdq", format="tat-json")
+    with pytest.raises(ConfigurationError, match="invalid date"):
+        write_list(path, hashes=[h], algorithms="pdq", dates=["yesterday"])
+    assert open(path).read() == f"pdq {h}\n"  # failed writes left the old file alone
+
+
+def test_larger_list_in_bulk(tmp_path):
+    """Many chunks, the bulk paths and the duplicate check at a moderate size."""
+    raw = np.random.default_rng(3).integers(0, 256, size=(50_000, 32), dtype=np.uint8)
+    hashes = [row.tobytes().hex() for row in raw]
+    path = tmp_path / "big.csv"
+    with open(path, "w") as handle:
+        handle.write("hash,category\n")
+        handle.writelines(f"{h},csam\n" for h in hashes)
+    parsed = read_list(path, algorithm="pdq")
+    assert parsed.hashes == hashes
+    assert parsed.lines[-1] == 50_001
+    assert parsed.categories[0] is parsed.categories[-1]  # one shared string
+    with open(path, "a") as handle:
+        handle.write(f"{hashes[123].upper()},csam\n")
+    fails("line 50002: duplicate: the same pdq hash as line 125", str(path), algorithm="pdq")
