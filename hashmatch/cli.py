@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
+import os
 import sys
 import warnings
+from collections import Counter
 from contextlib import nullcontext
 from typing import IO, Any, Iterator
 
@@ -16,7 +19,20 @@ from . import __version__
 from .decode import DecodeLimits
 from .errors import ConfigurationError, ImageError
 from .files import InputFile, atomic_write, iter_input_files
-from .hashing import ALGORITHMS, DIHEDRAL_NAMES, PDQ_MODES, Hasher, HashResult, ordered_map, parse_algorithms
+from .hashing import (
+    ALGORITHMS,
+    DIHEDRAL_NAMES,
+    HEX_LENGTH,
+    PDQ_MODES,
+    Hasher,
+    HashResult,
+    ordered_map,
+    parse_algorithms,
+)
+from .lists import FORMATS as LIST_FORMATS
+from .lists import WRITE_FORMATS, ListFormatError, read_list, write_rejects
+from .matcher import Matcher
+from .store import Store, StoreError
 
 # The CLI refuses oversized images with its own typed error; Pillow's warning about the
 # same image would only be noise between the records.
@@ -116,6 +132,219 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, output_format, output, w
     if failed:
         click.echo(f"hashmatch: {failed} of {total} files could not be hashed", err=True)
     sys.exit(1 if failed else 0)
+
+
+class SetupError(click.ClickException):
+    """A store, list or option that cannot be used: exit status 2, like a usage error, so
+    that status 1 keeps meaning "something matched" (lookup, scan) or "a file failed" (hash)."""
+
+    exit_code = 2
+
+
+STORE_OPTION = click.option("-s", "--store", "store_path", required=True, type=click.Path(file_okay=False),
+                            help="The store directory.")
+
+
+def _open_store(path: str) -> Store:
+    try:
+        return Store.open(path)
+    except StoreError as exc:
+        raise SetupError(str(exc)) from exc
+
+
+@main.group("list")
+def list_group() -> None:
+    """Manage the hash lists in a store: import, show, export, remove, disable."""
+
+
+@list_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@STORE_OPTION
+@click.option("--name", help="List name [default: the file name without extension].")
+@click.option("--version", "list_version", help="List version [default: the file's sha256, first 12 digits].")
+@click.option("--category", help="Category for entries whose source carries none (csam, terrorism, ...).")
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), help="Algorithm for lists that do not name it.")
+@click.option("--format", "list_format", type=click.Choice(LIST_FORMATS), help="Force a format [default: detect].")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid lines; write every rejected line to --rejects.")
+@click.option("--rejects", type=click.Path(dir_okay=False), help="Reject report [default: FILE.rejects.csv].")
+@click.option("--pdq-mode", type=click.Choice(PDQ_MODES), default="full", show_default=True,
+              help="Convention the list's PDQ hashes were made with (a new store takes it).")
+def list_import(files, store_path, name, list_version, category, algorithm, list_format, skip_invalid, rejects,
+                pdq_mode) -> None:
+    """Import hash lists into a store (created if missing). Re-importing a list under the
+    same name replaces all its entries at once. All or nothing unless --skip-invalid."""
+    if name and len(files) > 1:
+        raise click.UsageError("--name applies to one file; import files one at a time to name them")
+    try:
+        store = Store.open_or_create(store_path, pdq_mode=pdq_mode)
+        for file in files:
+            parsed = read_list(file, format=list_format, algorithm=algorithm, category=category,
+                               skip_invalid=skip_invalid)
+            digest = _file_sha256(file)
+            list_name = name or os.path.splitext(os.path.basename(file))[0]
+            store = store.import_list(parsed, name=list_name, version=list_version or digest[:12],
+                                      pdq_mode=pdq_mode, source_sha256=digest)
+            counts = ", ".join(f"{n} {a}" for a, n in sorted(Counter(parsed.algorithms).items()))
+            click.echo(f"{list_name}: imported {len(parsed)} entries ({counts}) as version "
+                       f"{list_version or digest[:12]}", err=True)
+            if parsed.rejected:
+                report = rejects or f"{file}.rejects.csv"
+                write_rejects(parsed.rejected, report)
+                click.echo(f"{list_name}: {len(parsed.rejected)} invalid lines skipped, listed in {report}", err=True)
+    except (ListFormatError, StoreError) as exc:
+        raise SetupError(str(exc)) from exc
+
+
+@list_group.command("show")
+@STORE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def list_show(store_path, as_json) -> None:
+    """The store's lists with versions and entry counts."""
+    store = _open_store(store_path)
+    lists = store.lists()
+    if as_json:
+        click.echo(json.dumps({"generation": store.generation, "pdq_mode": store.pdq_mode,
+                               "counts": store.manifest.counts, "lists": [l.__dict__ for l in lists]}, indent=2))
+        return
+    click.echo(f"store {store.path} (generation {store.generation}, PDQ convention {store.pdq_mode})")
+    for info in lists:
+        click.echo(f"  {info.name}  version {info.version}  {info.entries} entries"
+                   f"  ({info.disabled} disabled)  imported {info.imported_at}")
+
+
+@list_group.command("export")
+@STORE_OPTION
+@click.option("--name", help="Export only this list [default: every list].")
+@click.option("--format", "list_format", type=click.Choice(WRITE_FORMATS), default="csv", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="File to write (atomically, mode 0600).")
+@click.option("--include-disabled", is_flag=True, help="Also export locally disabled entries.")
+def list_export(store_path, name, list_format, output, include_disabled) -> None:
+    """Export entries as plain text (`algorithm hash`), CSV or JSON Lines; `list import`
+    reads every one of them back."""
+    store = _open_store(store_path)
+    try:
+        n = store.export(output, list_format, list_name=name, include_disabled=include_disabled)
+    except (StoreError, ConfigurationError) as exc:
+        raise SetupError(str(exc)) from exc
+    click.echo(f"exported {n} entries to {output}", err=True)
+
+
+@list_group.command("remove")
+@STORE_OPTION
+@click.option("--name", help="Remove this whole list.")
+@click.option("--entry", "entries", multiple=True, type=int, help="Remove this entry (store id); repeatable.")
+@click.option("--reason", default="retracted by the source", show_default=True)
+def list_remove(store_path, name, entries, reason) -> None:
+    """Remove a list or entries (retracted by the source); removals are kept in the audit table."""
+    if bool(name) == bool(entries):
+        raise click.UsageError("give either --name or --entry")
+    store = _open_store(store_path)
+    try:
+        store = store.remove_list(name, reason) if name else store.remove_entries(entries, reason)
+    except StoreError as exc:
+        raise SetupError(str(exc)) from exc
+    click.echo(f"removed; store is now at generation {store.generation}", err=True)
+
+
+def _set_disabled(store_path: str, entries, hashes, disabled: bool, reason: str | None) -> None:
+    store = _open_store(store_path)
+    ids = set(entries)
+    for spec in hashes:
+        algorithm, _, hex_hash = spec.partition(":")
+        found = store.find(algorithm.lower(), hex_hash.lower()) if hex_hash else []
+        if not found:
+            raise SetupError(f"no entry holds {spec!r} (expected ALGORITHM:HEX)")
+        ids.update(e.id for e in found)
+    if not ids:
+        raise click.UsageError("give --entry or --hash")
+    try:
+        store = store.set_disabled(ids, disabled, reason)
+    except StoreError as exc:
+        raise SetupError(str(exc)) from exc
+    click.echo(f"{'disabled' if disabled else 'enabled'} {len(ids)} entries; generation {store.generation}", err=True)
+
+
+@list_group.command("disable")
+@STORE_OPTION
+@click.option("--entry", "entries", multiple=True, type=int, help="Store id of the entry; repeatable.")
+@click.option("--hash", "hashes", multiple=True, help="ALGORITHM:HEX; every entry holding it; repeatable.")
+@click.option("--reason", required=True, help="Why (kept with the entry for audit).")
+def list_disable(store_path, entries, hashes, reason) -> None:
+    """Disable entries locally (false positives): they never match but stay auditable."""
+    _set_disabled(store_path, entries, hashes, True, reason)
+
+
+@list_group.command("enable")
+@STORE_OPTION
+@click.option("--entry", "entries", multiple=True, type=int)
+@click.option("--hash", "hashes", multiple=True, help="ALGORITHM:HEX")
+def list_enable(store_path, entries, hashes) -> None:
+    """Enable entries disabled earlier."""
+    _set_disabled(store_path, entries, hashes, False, None)
+
+
+@main.command("lookup")
+@click.argument("hashes", nargs=-1)
+@STORE_OPTION
+@click.option("-t", "--threshold", "thresholds", multiple=True, metavar="ALGORITHM=N",
+              help="Override a threshold, e.g. pdq=25; repeatable.")
+@click.option("--engine", type=click.Choice(["auto", "flat", "mih"]), default="auto", show_default=True)
+def lookup(hashes, store_path, thresholds, engine) -> None:
+    """Look hashes up: HASH arguments, or one per line on stdin. Each is hex, optionally
+    preceded by its algorithm (`pdq 0a1b...`); bare hex is tried as every algorithm of
+    that length held by the store. One JSON line per query.
+
+    Exit status: 0 no match, 1 at least one match, 2 usage or setup error.
+    """
+    try:
+        matcher = Matcher(_open_store(store_path), thresholds=_parse_thresholds(thresholds), engine=engine)
+    except ConfigurationError as exc:
+        raise SetupError(str(exc)) from exc
+    queries = hashes or (line for line in sys.stdin if line.strip())
+    any_match = False
+    for raw in queries:
+        text = raw.strip()
+        record: dict[str, Any] = {"query": text}
+        try:
+            result = matcher.match_hashes(_lookup_query(text, matcher))
+        except ConfigurationError as exc:
+            record["error"] = str(exc)
+        else:
+            record.update(result.to_dict())
+            any_match |= result.matched
+        click.echo(json.dumps(record))
+    sys.exit(1 if any_match else 0)
+
+
+def _lookup_query(text: str, matcher: Matcher) -> dict[str, str]:
+    parts = text.replace(",", " ").split()
+    if len(parts) == 2:
+        algorithm = parts[0].lower()
+        if algorithm not in HEX_LENGTH:
+            raise ConfigurationError(f"unknown algorithm {parts[0]!r}")
+        return {algorithm: parts[1]}
+    if len(parts) != 1:
+        raise ConfigurationError("expected HEX or ALGORITHM HEX")
+    candidates = [a for a in matcher.algorithms if HEX_LENGTH[a] == len(parts[0])]
+    if not candidates:
+        raise ConfigurationError(f"no algorithm in this store has {len(parts[0])}-digit hashes")
+    return {a: parts[0] for a in candidates}
+
+
+def _parse_thresholds(specs) -> dict[str, int]:
+    result = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if not value.isdigit():
+            raise click.UsageError(f"threshold {spec!r}: expected ALGORITHM=N")
+        result[name.strip().lower()] = int(value)
+    return result
+
+
+def _file_sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _stdout() -> IO[str]:

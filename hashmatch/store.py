@@ -252,6 +252,21 @@ class Store:
                 yield _entry_info(row)
             last = page[-1][0]
 
+    def export(self, path: str | os.PathLike, format: str = "csv", *, list_name: str | None = None,
+               include_disabled: bool = False) -> int:
+        """Write the entries (of one list; disabled ones only on request) with
+        lists.write_list (atomic, 0600): text, csv or jsonl, which read_list reads back.
+        Returns the number of entries written."""
+        from .lists import write_list  # lists imports nothing from here; keep the module graph one-way
+
+        if list_name is not None:
+            self._require_list(list_name)
+        columns: dict[str, list] = {k: [] for k in ("algorithms", "hashes", "categories", "entry_ids", "dates", "tags")}
+        for e in self.iter_entries(list_name, include_disabled=include_disabled):
+            for key, value in zip(columns, (e.algorithm, e.hash, e.category, e.entry_id, e.date_added, e.tags)):
+                columns[key].append(value)
+        return write_list(path, format=format, **columns)
+
     def lists(self) -> list[ListInfo]:
         rows = self._query(
             "SELECT l.name, l.version, l.imported_at, l.source_format, COUNT(e.id), COALESCE(SUM(e.disabled), 0)"
@@ -279,6 +294,11 @@ class Store:
 
         def apply(db: sqlite3.Connection) -> None:
             now = _now()
+            for gone in retracted:  # the source says these are gone (lists.Retracted): audited as such, before the rest is replaced
+                key = (name, gone.algorithm, bytes.fromhex(gone.hash))
+                _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
+                                 key, now, f"retracted by the source ({gone.reason})")
+                db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?", key)
             _record_removals(db, "SELECT id FROM entries WHERE list_name = ?", (name,), now, f"replaced by version {version}")
             db.execute("DELETE FROM entries WHERE list_name = ?", (name,))
             db.execute("INSERT OR REPLACE INTO lists VALUES (?, ?, ?, ?, ?, ?)",
@@ -288,11 +308,6 @@ class Store:
                     "INSERT INTO entries (list_name, algorithm, hash, category, entry_id, date_added, tags)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     ((name, algorithm, blob, cat, eid, date, tags) for blob, cat, eid, date, tags in rows))
-            for algorithm, hex_hash in retracted:  # the source says these are gone: drop them anywhere in this list
-                _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
-                                 (name, algorithm, bytes.fromhex(hex_hash)), now, "retracted by the source")
-                db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
-                           (name, algorithm, bytes.fromhex(hex_hash)))
 
         return self._change(apply)
 

@@ -12,6 +12,7 @@ import pytest
 
 from imagegen import make_rgb
 from hashmatch import Hasher
+from hashmatch.lists import Retracted
 from hashmatch.matcher import Matcher
 from hashmatch.store import Store, StoreError, StoreIntegrityError
 
@@ -104,8 +105,13 @@ def test_removed_entries_leave_an_audit_trail_and_disabled_ones_never_match(stor
 def test_retracted_entries_of_a_source_are_removed(store):
     rng = np.random.default_rng(4)
     hashes = random_hex(rng, 5)
-    store = store.import_list(parsed("pdq", hashes[:3], retracted=[("pdq", hashes[1])]), name="TaT", version="1")
+    gone = Retracted(line=2, algorithm="pdq", hash=hashes[1], entry_id="e1", reason="deleted")
+    store = store.import_list(parsed("pdq", hashes[:3]), name="TaT", version="1")
+    store = store.import_list(parsed("pdq", [hashes[0], hashes[2]], retracted=[gone]), name="TaT", version="2")
     assert sorted(e.hash for e in store.iter_entries()) == sorted([hashes[0], hashes[2]])
+    reasons = {r["hash"]: r["reason"] for r in store.removed()}
+    assert reasons[hashes[1]] == "retracted by the source (deleted)"
+    assert reasons[hashes[0]] == reasons[hashes[2]] == "replaced by version 2"
 
 
 def test_threshold_is_inclusive_and_matches_carry_their_evidence(store):
