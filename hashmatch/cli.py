@@ -31,7 +31,7 @@ from .hashing import (
 )
 from .lists import FORMATS as LIST_FORMATS
 from .lists import WRITE_FORMATS, ListFormatError, read_list, write_rejects
-from .matcher import Matcher
+from .matcher import DEFAULT_PDQ_QUALITY_GATE, Matcher
 from .store import Store, StoreError
 
 # The CLI refuses oversized images with its own typed error; Pillow's warning about the
@@ -289,47 +289,85 @@ def list_enable(store_path, entries, hashes) -> None:
 @STORE_OPTION
 @click.option("-t", "--threshold", "thresholds", multiple=True, metavar="ALGORITHM=N",
               help="Override a threshold, e.g. pdq=25; repeatable.")
+@click.option("--dihedral", is_flag=True,
+              help="Also search the PDQ dihedral variants of records that carry them (hash --dihedral).")
+@click.option("--pdq-quality-gate", type=click.IntRange(0, 100), default=DEFAULT_PDQ_QUALITY_GATE, show_default=True,
+              help="Records whose PDQ quality is below this are reported low_quality, not matched.")
 @click.option("--engine", type=click.Choice(["auto", "flat", "mih"]), default="auto", show_default=True)
-def lookup(hashes, store_path, thresholds, engine) -> None:
-    """Look hashes up: HASH arguments, or one per line on stdin. Each is hex, optionally
-    preceded by its algorithm (`pdq 0a1b...`); bare hex is tried as every algorithm of
-    that length held by the store. One JSON line per query.
+def lookup(hashes, store_path, thresholds, dihedral, pdq_quality_gate, engine) -> None:
+    """Look hashes up: HASH arguments, or one per line on stdin. A line is hex, optionally
+    preceded by its algorithm (`pdq 0a1b...`; bare hex is tried as every algorithm of that
+    length held by the store), or a JSON record of `hashmatch hash` (its path, hashes, PDQ
+    quality and dihedral variants are used, so `hashmatch hash DIR | hashmatch lookup -s S`
+    matches a folder). One JSON line per query; a bad query gets an `error` and the run
+    goes on.
 
     Exit status: 0 no match, 1 at least one match, 2 usage or setup error.
     """
     try:
-        matcher = Matcher(_open_store(store_path), thresholds=_parse_thresholds(thresholds), engine=engine)
+        matcher = Matcher(_open_store(store_path), thresholds=_parse_thresholds(thresholds), engine=engine,
+                          dihedral=dihedral, pdq_quality_gate=pdq_quality_gate)
     except ConfigurationError as exc:
         raise SetupError(str(exc)) from exc
     queries = hashes or (line for line in sys.stdin if line.strip())
     any_match = False
+    out = _stdout()
     for raw in queries:
-        text = raw.strip()
-        record: dict[str, Any] = {"query": text}
-        try:
-            result = matcher.match_hashes(_lookup_query(text, matcher))
-        except ConfigurationError as exc:
-            record["error"] = str(exc)
-        else:
-            record.update(result.to_dict())
-            any_match |= result.matched
-        click.echo(json.dumps(record))
+        record, query = _lookup_query(raw.strip(), matcher)
+        if query is not None:
+            try:
+                result = matcher.match_hashes(**query)
+            except ConfigurationError as exc:
+                record["error"] = str(exc)
+            else:
+                record.update(result.to_dict())
+                any_match |= result.matched
+        out.write(json.dumps(record) + "\n")
+        out.flush()
     sys.exit(1 if any_match else 0)
 
 
-def _lookup_query(text: str, matcher: Matcher) -> dict[str, str]:
+def _lookup_query(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the output record so far, keyword arguments for match_hashes or None on error)."""
+    if text.startswith("{"):
+        return _lookup_hash_record(text, matcher)
+    record: dict[str, Any] = {"query": text}
     parts = text.replace(",", " ").split()
     if len(parts) == 2:
         algorithm = parts[0].lower()
         if algorithm not in HEX_LENGTH:
-            raise ConfigurationError(f"unknown algorithm {parts[0]!r}")
-        return {algorithm: parts[1]}
+            record["error"] = f"unknown algorithm {parts[0]!r}"
+            return record, None
+        return record, {"hashes": {algorithm: parts[1]}}
     if len(parts) != 1:
-        raise ConfigurationError("expected HEX or ALGORITHM HEX")
+        record["error"] = "expected HEX, ALGORITHM HEX or a JSON record of hashmatch hash"
+        return record, None
     candidates = [a for a in matcher.algorithms if HEX_LENGTH[a] == len(parts[0])]
     if not candidates:
-        raise ConfigurationError(f"no algorithm in this store has {len(parts[0])}-digit hashes")
-    return {a: parts[0] for a in candidates}
+        record["error"] = f"no algorithm in this store has {len(parts[0])}-digit hashes"
+        return record, None
+    return record, {"hashes": {a: parts[0] for a in candidates}}
+
+
+def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    try:
+        source = json.loads(text)
+    except ValueError as exc:
+        return {"query": text[:200], "error": f"not valid JSON: {exc}"}, None
+    if not isinstance(source, dict):
+        return {"query": text[:200], "error": "a JSON query must be an object"}, None
+    record: dict[str, Any] = {"path": source["path"]} if "path" in source else {}
+    if "error" in source:  # the file could not be hashed: pass its error through
+        record["error"] = source["error"]
+        return record, None
+    present = {a: source[a] for a in matcher.algorithms if isinstance(source.get(a), str)}
+    if not present:
+        record["error"] = f"the record holds none of this store's algorithms ({', '.join(matcher.algorithms)})"
+        return record, None
+    quality = source.get("pdq_quality")
+    dihedral = source.get("pdq_dihedral")
+    return record, {"hashes": present, "pdq_quality": quality if isinstance(quality, int) else None,
+                    "pdq_dihedral": dihedral if isinstance(dihedral, dict) else None}
 
 
 def _parse_thresholds(specs) -> dict[str, int]:

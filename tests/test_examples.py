@@ -35,3 +35,32 @@ def test_transformed_copies_are_near_their_originals_and_unrelated_ones_are_not(
     for other in (EXAMPLES / "images" / "unrelated").iterdir():
         pdq = hasher.hash(other).hashes["pdq"]
         assert min(hamming(pdq, o.hashes["pdq"]) for o in originals.values()) > 31, other.name
+
+
+def test_quick_start_pipeline_hash_into_lookup(tmp_path):
+    """The README's first command: import the example list, pipe `hash --dihedral` records
+    into `lookup --dihedral`. The expected statuses follow from the distances the test
+    above checks with its own Hamming distance; the corrupt file's error passes through."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hashmatch.cli import main
+
+    runner = CliRunner()
+    store = tmp_path / "store"
+    got = runner.invoke(main, ["list", "import", str(EXAMPLES / "lists" / "originals-pdq.txt"), "--store", str(store)])
+    assert got.exit_code == 0, got.output
+    hashed = runner.invoke(main, ["hash", "-a", "pdq", "--dihedral", str(EXAMPLES / "images")])
+    looked = runner.invoke(main, ["lookup", "--store", str(store), "--dihedral"], input=hashed.stdout)
+    assert looked.exit_code == 1
+    records = {Path(r["path"]).name: r for r in map(json.loads, looked.stdout.splitlines())}
+    assert len(records) == len(list((EXAMPLES / "images").rglob("*.*")))
+    assert records["corrupt-truncated.jpg"]["error"]["code"] == "truncated"
+    for name, record in records.items():
+        if name.startswith("scene-") and "cropped" not in name:
+            assert record["status"] == "match", name
+            assert record["matches"][0]["list_name"] == "originals-pdq"
+        elif name != "corrupt-truncated.jpg":
+            assert record["status"] == "no_match", name
+    assert records["scene-4-flipped.jpg"]["matches"][0]["variant"] != "original"
