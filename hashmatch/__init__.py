@@ -15,6 +15,7 @@ from .errors import (
     ImageTooSmallError,
     InputTooLargeError,
     InputTypeError,
+    ListFormatError,
     NotARegularFileError,
     TruncatedImageError,
     UnreadableInputError,
@@ -31,6 +32,7 @@ from .hashing import (
     pdq_from_pixels,
 )
 
+from .lists import ParsedList, detect_format, read_list, write_list
 from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS, Match, Matcher, MatchResult, open_matcher
 from .store import EntryInfo, ListInfo, Store, StoreError, StoreIntegrityError
 
@@ -45,4 +47,5 @@ __all__ = [
     "hash_image", "parse_algorithms", "pdq_from_pixels", "sniff_format",
     "DEFAULT_PDQ_QUALITY_GATE", "DEFAULT_THRESHOLDS", "EntryInfo", "ListInfo", "Match", "MatchResult",
     "Matcher", "Store", "StoreError", "StoreIntegrityError", "open_matcher",
+    "ListFormatError", "ParsedList", "detect_format", "read_list", "write_list",
 ]

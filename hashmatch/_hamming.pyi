@@ -3,8 +3,6 @@ validates every argument before calling in."""
 import numpy as np
 import numpy.typing as npt
 
-NKEYS: int
-
 def popcount_impl() -> str: ...
 def hamming_range_flat(
     codes: npt.NDArray[np.uint8], query: npt.NDArray[np.uint8], radius: int
@@ -12,21 +10,31 @@ def hamming_range_flat(
 def hamming_range_flat_batch(
     codes: npt.NDArray[np.uint8], queries: npt.NDArray[np.uint8], radius: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
-def build_tables(
-    codes: npt.NDArray[np.uint8],
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
+def fill_tables(
+    codes: npt.NDArray[np.uint8], b: int, P: int, t0: int, t1: int,
+    dirs: npt.NDArray[np.uint32], ids: npt.NDArray[np.uint32], res: npt.NDArray[np.uint8],
+) -> None: ...
+def prefix_masks(P: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
 def mih_range_search(
     codes: npt.NDArray[np.uint8],
-    offsets: npt.NDArray[np.uint32],
+    dirs: npt.NDArray[np.uint32],
     ids: npt.NDArray[np.uint32],
+    res: npt.NDArray[np.uint8],
+    masks: npt.NDArray[np.uint32],
+    level_start: npt.NDArray[np.uint32],
+    b: int,
     queries: npt.NDArray[np.uint8],
     radius: int,
     allow_scan: bool = True,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], int]: ...
 def mih_plan(
     codes: npt.NDArray[np.uint8],
-    offsets: npt.NDArray[np.uint32],
+    dirs: npt.NDArray[np.uint32],
     ids: npt.NDArray[np.uint32],
+    res: npt.NDArray[np.uint8],
+    masks: npt.NDArray[np.uint32],
+    level_start: npt.NDArray[np.uint32],
+    b: int,
     query: npt.NDArray[np.uint8],
     radius: int,
-) -> tuple[list[int], int]: ...
+) -> tuple[list[int] | None, int]: ...

@@ -50,6 +50,7 @@ least: below 8,192 entries that is over 180 bytes per entry while flat answers i
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from math import comb
 from typing import Protocol, runtime_checkable
 
@@ -57,6 +58,7 @@ import numpy as np
 
 from . import _hamming
 from .errors import ConfigurationError
+from .hashing import usable_cores
 
 __all__ = [
     "AUTO_MAX_CANDIDATE_FRACTION", "AUTO_MIH_MIN_ENTRIES", "ENGINE_KINDS", "Engine",
@@ -203,7 +205,7 @@ class MultiIndexEngine:
         self.max_radius = _check_radius(max_radius, self.nbits, self.nbits - 1, "max_radius")
         self._n = int(codes.shape[0])
         self.chunk_bits, self.ntables, self.prefix_bits = mih_layout(self.nbytes, self._n, prefix_bits)
-        dirs, ids, res = _hamming.build_tables(codes, self.chunk_bits, self.prefix_bits)
+        dirs, ids, res = _build_tables(codes, self.chunk_bits, self.ntables, self.prefix_bits)
         for a in (dirs, ids, res):
             a.setflags(write=False)
         self._codes = codes  # a reference, never a copy
@@ -251,6 +253,25 @@ class MultiIndexEngine:
         queries = _check_queries(queries, self.nbytes)
         radius = _check_radius(radius, self.nbits, self.max_radius)
         return _hamming.mih_range_search(*self._arrays(), queries, radius, allow_scan)
+
+
+def _build_tables(codes: np.ndarray, b: int, m: int, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The multi-index tables, filled by the kernel in up to usable_cores() threads, each
+    on its own range of tables (the kernel releases the GIL)."""
+    n = codes.shape[0]
+    dirs = np.zeros((m, (1 << P) + 1), np.uint32)
+    ids = np.empty((m, n), np.uint32)
+    res = np.empty((m, n), np.uint8)
+    threads = max(1, min(usable_cores(), m)) if n >= 100_000 else 1
+    bounds = [round(k * m / threads) for k in range(threads + 1)]
+    jobs = [(codes, b, P, t0, t1, dirs, ids, res) for t0, t1 in zip(bounds, bounds[1:])]
+    if threads == 1:
+        _hamming.fill_tables(*jobs[0])
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="hashmatch-mih-build") as pool:
+            for done in [pool.submit(_hamming.fill_tables, *job) for job in jobs]:
+                done.result()
+    return dirs, ids, res
 
 
 def mih_layout(nbytes: int, n: int, prefix_bits: int | None = None) -> tuple[int, int, int]:

@@ -308,6 +308,16 @@ def _prefix_keys(hashes: Sequence[str], raw: bytes | None = None) -> np.ndarray:
     return np.ascontiguousarray(rows[:, :8]).view(np.uint64).ravel()
 
 
+def _strip_ids(ids: list[str | None]) -> list[str | None]:
+    """Entry ids stripped, blank ones None; C-level map when the column holds only strings."""
+    if None in ids:
+        return [(s.strip() or None) if s else None for s in ids]
+    out: list[str | None] = list(map(str.strip, ids))
+    if "" in out:
+        out = [s or None for s in out]
+    return out
+
+
 def _check_date(value: str | None) -> str | None:
     if value is None:
         return None
@@ -644,7 +654,7 @@ class _Builder:
 
         default_cat = self.default_category
         cat_col = [default_cat] * n if cats is None else self._map_unique(cats, self._category, bad)
-        id_col = [None] * n if ids is None else [(s.strip() or None) if s else None for s in ids]
+        id_col = [None] * n if ids is None else _strip_ids(ids)
         date_col = [None] * n if dates is None else self._map_unique(dates, _check_date, bad)
         if tags is not None:
             tag_col = tags
@@ -715,6 +725,13 @@ class _Builder:
 
     @staticmethod
     def _map_unique(values: list, fn: Callable[[Any], Any], bad: dict[int, str]) -> list:
+        if values and values.count(values[0]) == len(values):  # one value for the whole batch (C-speed check)
+            try:
+                return [fn(values[0])] * len(values)
+            except _Bad as exc:
+                for i in range(len(values)):
+                    bad.setdefault(i, exc.reason)
+                return [None] * len(values)
         mapping: dict[Any, Any] = {}
         failed = False
         for raw in set(values):

@@ -171,6 +171,17 @@ class Matcher:
         return ordered_map(one, sources, threads)
 
     # -- precomputed hashes -----------------------------------------------------------------
+    def match_hashes_many(self, queries: Iterable[Mapping[str, str]], *,
+                          threads: int | None = None) -> Iterator[MatchResult | ConfigurationError]:
+        """match_hashes for many {'pdq': ..., ...} mappings on a thread pool, in input
+        order; a malformed query yields its ConfigurationError instead of stopping."""
+        def one(hashes: Mapping[str, str]) -> MatchResult | ConfigurationError:
+            try:
+                return self.match_hashes(hashes)
+            except ConfigurationError as exc:
+                return exc
+        return ordered_map(one, queries, threads)
+
     def match_hashes(self, hashes: Mapping[str, str], *, pdq_quality: int | None = None,
                      pdq_dihedral: Mapping[str, str] | None = None) -> MatchResult:
         """Match precomputed hex hashes ({'pdq': ..., 'md5': ...}). A PDQ without a quality

@@ -644,52 +644,45 @@ def prefix_masks(int P):
     return got
 
 
-def build_tables(const uint8_t[:, ::1] codes, int b, int P):
-    """Multi-index tables over m = (8 * nbytes) // b chunks of b bits with a P-bit prefix
-    directory (see the module docstring). Returns (dirs uint32 (m, 2**P + 1), ids uint32
-    (m, N), res uint8 (m, N)). Does not copy codes."""
+def fill_tables(const uint8_t[:, ::1] codes, int b, int P, int t0, int t1,
+                uint32_t[:, ::1] dirs, uint32_t[:, ::1] ids, uint8_t[:, ::1] res):
+    """Build tables t0 .. t1 - 1 of the multi-index (see the module docstring) into
+    dirs (m, 2**P + 1, zeroed), ids (m, N) and res (m, N), without the GIL, one table at a
+    time (one counting pass and one scatter pass over the codes each: a single random
+    write stream stays in cache far better than m at once). Disjoint table ranges may be
+    filled from several threads at once."""
     cdef Py_ssize_t n = codes.shape[0], x
-    cdef int nbytes = <int>codes.shape[1]
-    cdef int nw = nbytes // 8
-    cdef int m = (8 * nbytes) // b, t
+    cdef int nw = <int>codes.shape[1] // 8
+    cdef int t
     cdef int R = b - P
     cdef Py_ssize_t k, nkeys = (<Py_ssize_t>1) << P
-    dirs = np.zeros((m, nkeys + 1), dtype=np.uint32)
-    ids = np.empty((m, n), dtype=np.uint32)
-    res = np.empty((m, n), dtype=np.uint8)
-    cdef uint32_t[:, ::1] dv = dirs
-    cdef uint32_t[:, ::1] idv = ids
-    cdef uint8_t[:, ::1] rv = res
     cdef uint32_t *pos
     cdef uint64_t w[16]
     cdef uint32_t c, rmask = (1u << R) - 1, i
-    if n == 0:
-        return dirs, ids, res
-    pos = <uint32_t *>malloc(sizeof(uint32_t) * m * nkeys)
+    if n == 0 or t0 >= t1:
+        return
+    pos = <uint32_t *>malloc(sizeof(uint32_t) * nkeys)
     if pos == NULL:
         raise MemoryError()
     try:
         with nogil:
-            for x in range(n):
-                hm_words(&codes[x, 0], nw, w)
-                for t in range(m):
+            for t in range(t0, t1):
+                for x in range(n):
+                    hm_words(&codes[x, 0], nw, w)
                     c = hm_chunk(w, t * b, b)
-                    dv[t, (c >> R) + 1] += 1
-            for t in range(m):
+                    dirs[t, (c >> R) + 1] += 1
                 for k in range(1, nkeys + 1):
-                    dv[t, k] += dv[t, k - 1]
-                memcpy(pos + <size_t>t * nkeys, &dv[t, 0], sizeof(uint32_t) * nkeys)
-            for x in range(n):
-                hm_words(&codes[x, 0], nw, w)
-                for t in range(m):
+                    dirs[t, k] += dirs[t, k - 1]
+                memcpy(pos, &dirs[t, 0], sizeof(uint32_t) * nkeys)
+                for x in range(n):
+                    hm_words(&codes[x, 0], nw, w)
                     c = hm_chunk(w, t * b, b)
-                    i = pos[<size_t>t * nkeys + (c >> R)]
-                    pos[<size_t>t * nkeys + (c >> R)] = i + 1
-                    idv[t, i] = <uint32_t>x
-                    rv[t, i] = <uint8_t>(c & rmask)
+                    i = pos[c >> R]
+                    pos[c >> R] = i + 1
+                    ids[t, i] = <uint32_t>x
+                    res[t, i] = <uint8_t>(c & rmask)
     finally:
         free(pos)
-    return dirs, ids, res
 
 
 cdef void _mih_init(hm_mih *ix, const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,

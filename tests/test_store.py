@@ -246,3 +246,25 @@ def test_list_wide_values_survive_the_bulk_insert(store, category):
     store = store.import_list(parsed("pdq", hashes, category=category), name="it's", version="v'1")
     assert [(e.category, e.list_name, e.list_version) for e in store.iter_entries()] == [(category, "it's", "v'1")] * 4
     store.check_consistency()
+
+
+def test_batch_matching_of_precomputed_hashes_in_threads(store):
+    """match_hashes_many: input order kept, every answer equal to numpy brute force, a
+    malformed query yields its error in place."""
+    from hashmatch import ConfigurationError
+
+    rng = np.random.default_rng(31)
+    codes = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    store = store.import_list(parsed("pdq", [c.tobytes().hex() for c in codes]), name="L", version="1")
+    queries = [codes[i].copy() for i in rng.integers(0, 3000, 60)]
+    for q in queries:
+        for b in rng.choice(256, int(rng.integers(0, 40)), replace=False):
+            q[b // 8] ^= np.uint8(1 << (b % 8))
+    batch = [{"pdq": q.tobytes().hex()} for q in queries]
+    batch.insert(7, {"pdq": "zz"})
+    results = list(Matcher(store).match_hashes_many(batch, threads=2))
+    assert isinstance(results.pop(7), ConfigurationError)
+    for q, result in zip(queries, results):
+        d = np.bitwise_count(codes ^ q).sum(axis=1)
+        assert sorted(m.distance for m in result.matches) == sorted(d[d <= 31].tolist())
+        assert result.status == ("match" if (d <= 31).any() else "no_match")
