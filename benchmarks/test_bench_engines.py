@@ -19,7 +19,8 @@ queries/s = QUERIES_PER_ROUND / mean. extra_info carries queries_per_s, bytes_pe
 candidates_per_query (MIH) and recall against numpy brute force (exactly 1.0 for hashmatch).
 Data: "uniform" random codes; "clustered" families of near-duplicates (N/100 seeds, copies
 flipped in 0-40 bits) plus 2% blank-image codes (all zero), a skewed PDQ-like list. Queries
-are list members flipped in 0-24 bits. Radius 31.
+are non-blank list members flipped in 0-24 bits (see make_queries). Radius 31.
+``python benchmarks/engine_table.py JSON`` prints the README's table.
 """
 from __future__ import annotations
 
@@ -61,8 +62,12 @@ def make_codes(n: int, kind: str, seed: int = 7) -> np.ndarray:
 
 
 def make_queries(codes: np.ndarray, n: int, seed: int = 11) -> np.ndarray:
+    """List members (never the blank codes: a blank image has PDQ quality 0 and the quality
+    gate stops it before any lookup) flipped in 0-24 bits. The blank codes stay in the list,
+    where they skew one bucket of every table."""
     rng = np.random.default_rng(seed)
-    q = codes[rng.integers(0, len(codes), n)].copy()
+    members = np.flatnonzero(codes.any(axis=1))
+    q = codes[members[rng.integers(0, len(members), n)]].copy()
     for row in q:
         for b in rng.choice(256, int(rng.integers(0, 25)), replace=False):
             row[b // 8] ^= np.uint8(1 << (b % 8))
