@@ -33,6 +33,8 @@ TARGETS: dict[str, tuple[float, str]] = {
     "ahash": (1.0, "imagehash / hashmatch time"),
     "imagehash-all-three": (1.0, "imagehash x3 / hashmatch time"),
     "threads": (1.7, "threads=1 / threads=2 time"),
+    "scan-workers": (1.7, "scan with 1 worker / scan with 2 workers time"),
+    "scan-vs-hashing": (0.8, "scan throughput / bare hashing throughput (2 workers vs 2 threads)"),
 }
 REFERENCE_PREFIXES = ("test_peer_", "test_baseline_")
 SUBJECT_PREFIX = "test_hashmatch_"

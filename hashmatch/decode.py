@@ -143,12 +143,29 @@ def _read_path(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
         if st.st_size > limits.max_bytes:
             raise InputTooLargeError(f"{st.st_size} bytes exceeds the byte cap of {limits.max_bytes}")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limits.max_bytes + 1)
+            # read(n) allocates n bytes up front: ask for the file's size (+1 to notice
+            # growth), never for the whole byte cap, then follow a growing file in chunks.
+            parts = [fh.read(min(st.st_size, limits.max_bytes) + 1)]
+            total = len(parts[0])
+            while total > st.st_size and total <= limits.max_bytes:
+                chunk = fh.read(min(1 << 20, limits.max_bytes + 1 - total))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                total += len(chunk)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
     except OSError as exc:
         raise UnreadableInputError(f"cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     return data
+
+
+def read_input_file(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
+    """The bytes of a regular file, under the byte cap; typed errors as decode() raises
+    them (a FIFO is never opened for reading). The scan's workers read with this, so
+    size and sha256 come from the very bytes that are hashed."""
+    return _read_path(path, limits)
 
 
 def _read_source(source: Source, limits: DecodeLimits) -> bytes:

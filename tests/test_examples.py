@@ -64,3 +64,30 @@ def test_quick_start_pipeline_hash_into_lookup(tmp_path):
         elif name != "corrupt-truncated.jpg":
             assert record["status"] == "no_match", name
     assert records["scene-4-flipped.jpg"]["matches"][0]["variant"] != "original"
+
+
+def test_quick_start_scan(tmp_path):
+    """The README's first command: scan the examples against the example list."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hashmatch.cli import main
+
+    report = tmp_path / "example-report.jsonl"
+    got = CliRunner().invoke(main, ["scan", str(EXAMPLES / "images"), "--list",
+                                    str(EXAMPLES / "lists" / "originals-pdq.txt"), "--dihedral",
+                                    "--report", str(report)])
+    assert got.exit_code == 1, got.output
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    rows = {Path(r["path"]).name: r for r in records[:-1]}
+    assert len(rows) == len(list((EXAMPLES / "images").rglob("*.*")))
+    assert rows["corrupt-truncated.jpg"]["error"]["code"] == "truncated"
+    for name, row in rows.items():
+        if name.startswith("scene-") and "cropped" not in name:
+            assert row["status"] == "match", name
+        elif name != "corrupt-truncated.jpg":
+            assert row["status"] == "no_match", name
+    assert rows["scene-4-flipped.jpg"]["matches"][0]["variant"] == "flipy"
+    assert records[-1]["summary"]["matched"] == 9
+    assert "MATCH" in got.stderr and "9 matched" in got.stderr

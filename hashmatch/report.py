@@ -1,0 +1,158 @@
+"""Scan reports: one row per file found, written as each file finishes, in JSON Lines
+(default) or CSV, plus a final summary record.
+
+JSON Lines row: ``path``, ``size``, ``sha256``, ``status`` (match, no_match, low_quality,
+error), ``hashes``, ``pdq_quality``, ``image`` (width, height, format, mode, frames),
+``matches`` (each with algorithm, distance, threshold, list_name, list_version, category,
+entry_id, store_id, variant, query_quality) or ``error`` (type, code, message). The last
+record is ``{"summary": {...}}``.
+
+CSV: the same, flattened: ``path,size,sha256,status,<one column per algorithm>,
+pdq_quality,matches,error_type,error_code,error_message,summary``; ``matches`` holds the
+match list as JSON; the last row has status ``summary`` and the summary as JSON.
+
+The file is created with mode 0600 and every row is flushed when written (fsync at most
+every FSYNC_INTERVAL_S), so after any interruption the report holds whole rows plus at
+most one partial line at the end. Resuming keeps the complete rows, drops the partial
+line and any earlier summary (the kept part is rewritten atomically), then appends.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from typing import Any, Iterator, Sequence
+
+from .errors import ConfigurationError
+from .files import atomic_write
+
+REPORT_FORMATS = ("jsonl", "csv")
+FSYNC_INTERVAL_S = 2.0
+
+
+def _csv_columns(algorithms: Sequence[str]) -> list[str]:
+    return ["path", "size", "sha256", "status", *algorithms, "pdq_quality", "matches", "error_type", "error_code",
+            "error_message", "summary"]
+
+
+def _complete_lines(path: str) -> list[str]:
+    """The report's complete lines (a partial last line, cut by an interruption, is
+    dropped)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    return data[:end + 1].decode("utf-8", "surrogateescape").splitlines(keepends=True)
+
+
+def read_report_rows(path: str, fmt: str = "jsonl") -> Iterator[dict[str, Any]]:
+    """The file rows of an existing report (summary records left out), as dicts with at
+    least path and status (and error code / match categories for the counts)."""
+    if fmt not in REPORT_FORMATS:
+        raise ConfigurationError(f"unknown report format {fmt!r}")
+    lines = _complete_lines(path)
+    if fmt == "jsonl":
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a damaged line: its file is scanned again
+            if isinstance(row, dict) and "path" in row and "status" in row:
+                yield row
+        return
+    reader = csv.DictReader(io.StringIO("".join(lines), newline=""))
+    for row in reader:
+        if not row.get("path") or row.get("status") in (None, "", "summary"):
+            continue
+        out: dict[str, Any] = {"path": row["path"], "status": row["status"]}
+        if row["status"] == "error":
+            out["error"] = {"type": row.get("error_type"), "code": row.get("error_code"),
+                            "message": row.get("error_message")}
+        try:
+            out["matches"] = json.loads(row["matches"]) if row.get("matches") else []
+        except ValueError:
+            continue
+        yield out
+
+
+class ReportWriter:
+    """Writes rows to the report as they come; `close(summary)` appends the summary."""
+
+    def __init__(self, path: str, fmt: str, algorithms: Sequence[str], *, resume: bool = False):
+        if fmt not in REPORT_FORMATS:
+            raise ConfigurationError(f"unknown report format {fmt!r}; choose from {', '.join(REPORT_FORMATS)}")
+        self.path = path
+        self.fmt = fmt
+        self.columns = _csv_columns(algorithms)
+        self._last_sync = time.monotonic()
+        kept: list[str] = []
+        self._stdout = path == "-"
+        if self._stdout:  # rows to standard output: nothing to resume, nothing to fsync
+            import sys
+
+            self._handle = sys.stdout
+            self._csv = csv.DictWriter(self._handle, self.columns, extrasaction="ignore") if fmt == "csv" else None
+            if self._csv is not None:
+                self._csv.writeheader()
+            return
+        if resume and os.path.exists(path):
+            kept = [line for line in _complete_lines(path) if not self._is_summary(line)]
+            with atomic_write(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                handle.writelines(kept)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if kept or resume else os.O_TRUNC)
+        fd = os.open(path, flags, 0o600)
+        os.fchmod(fd, 0o600)
+        self._handle = os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        self._csv = csv.DictWriter(self._handle, self.columns, extrasaction="ignore") if fmt == "csv" else None
+        if self._csv is not None and not kept:
+            self._csv.writeheader()
+            self._handle.flush()
+
+    def _is_summary(self, line: str) -> bool:
+        if self.fmt == "jsonl":
+            return line.startswith('{"summary"')
+        return ",summary," in line and line.split(",")[0] == ""
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._csv is None:
+            self._handle.write(json.dumps(row) + "\n")
+        else:
+            self._csv.writerow(self._flatten(row))
+        self._handle.flush()
+        now = time.monotonic()
+        if not self._stdout and now - self._last_sync >= FSYNC_INTERVAL_S:
+            os.fsync(self._handle.fileno())
+            self._last_sync = now
+
+    def _flatten(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("status") == "summary":
+            return row
+        flat = {k: row.get(k) for k in ("path", "size", "sha256", "status", "pdq_quality")}
+        flat.update(row.get("hashes", {}))
+        if "matches" in row:
+            flat["matches"] = json.dumps(row["matches"])
+        if "error" in row:
+            flat.update(error_type=row["error"].get("type"), error_code=row["error"].get("code"),
+                        error_message=row["error"].get("message"))
+        return flat
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        if self._handle.closed:
+            return
+        if self._stdout:
+            if summary is not None:
+                self.write(summary if self._csv is None else
+                           {"path": "", "status": "summary", "summary": json.dumps(summary["summary"])})
+            self._handle.flush()
+            return
+        if summary is not None:
+            if self._csv is None:
+                self._handle.write(json.dumps(summary) + "\n")
+            else:
+                self._csv.writerow({"path": "", "status": "summary", "summary": json.dumps(summary["summary"])})
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
