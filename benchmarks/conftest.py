@@ -134,3 +134,12 @@ def rgb_large(bench_dir: Path) -> np.ndarray:
     width, height = LARGE_SIZE
     path = write_jpeg(bench_dir, "large.jpg", width, height, seed=1000)
     return np.ascontiguousarray(np.asarray(load_rgb(path)))
+
+
+@pytest.fixture(scope="session")
+def make_jpegs():
+    """make_jpegs(folder, n, first_seed) -> n distinct 1024x768 JPEG files (quality 90)."""
+    def make(folder: Path, n: int, first_seed: int = 0) -> list[Path]:
+        width, height = SMALL_SIZE
+        return [write_jpeg(folder, f"img_{i:05d}.jpg", width, height, seed=first_seed + i) for i in range(n)]
+    return make

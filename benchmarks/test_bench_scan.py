@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SMALL_SIZE, write_jpeg
 from hashmatch import Hasher
 from hashmatch.matcher import Matcher
 from hashmatch.scan import ScanOptions, scan
@@ -34,10 +33,9 @@ ROUNDS = 3
 
 
 @pytest.fixture(scope="module")
-def scan_dir(tmp_path_factory):
+def scan_dir(tmp_path_factory, make_jpegs):
     folder = tmp_path_factory.mktemp("scan-jpegs")
-    width, height = SMALL_SIZE
-    return folder, [write_jpeg(folder, f"img_{i:04d}.jpg", width, height, seed=10_000 + i) for i in range(SCAN_FILES)]
+    return folder, make_jpegs(folder, SCAN_FILES, first_seed=10_000)
 
 
 @pytest.fixture(scope="module")

@@ -299,3 +299,26 @@ def test_usage_errors_exit_2(tree, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("pdq 123\n")
     assert run_scan(tree["data"], "--list", bad)[0] == 2
+
+
+def test_a_worker_killed_mid_scan_costs_at_most_its_current_file(tree):
+    """SIGKILL one worker while it holds files: the file it was hashing gets a
+    worker_crashed row, the file queued behind it is handed to the replacement, and every
+    other file still gets exactly one ordinary result."""
+    from hashmatch import DecodeLimits
+    from hashmatch.scan import HashJob, WorkerPool
+
+    paths = sorted(str(p) for p in (tree["data"] / "unrelated").iterdir())[:60]
+    job = HashJob(("pdq", "sha256"), "full", False, DecodeLimits(), False, None)
+    results = []
+    with WorkerPool(job, 2, timeout_s=60) as pool:
+        for i, (path, record) in enumerate(pool.imap(paths)):
+            results.append((path, record))
+            if i == 10:
+                victim = next(w for w in pool._workers if w.inflight)
+                os.kill(victim.process.pid, signal.SIGKILL)
+        replaced = pool.replaced
+    assert sorted(p for p, _ in results) == sorted(paths)
+    crashed = [p for p, r in results if (r.get("error") or {}).get("code") == "worker_crashed"]
+    assert len(crashed) <= 1 and replaced >= 1
+    assert sum("result" in r for _, r in results) >= len(paths) - 1
