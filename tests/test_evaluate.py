@@ -1,0 +1,119 @@
+"""`hashmatch evaluate`: records checked against distances computed here from the Hasher
+and a plain Hamming count, the dihedral and trim settings doing what they claim, user
+transforms, the output files and the CLI."""
+from __future__ import annotations
+
+import json
+import stat
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from hashmatch import Hasher
+from hashmatch.cli import main
+from hashmatch.evaluate import evaluate, trim_uniform_border, write_outputs
+from hashmatch.synthetic import scene
+from hashmatch.transforms import BUILTIN, pad
+
+N = 8
+SEED = 7
+
+
+def hamming(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+@pytest.fixture(scope="module")
+def result():
+    chosen = {name: BUILTIN[name] for name in ("jpeg_q50", "flip_horizontal", "pad_20pct", "crop_10pct")}
+    chosen["user_invert"] = lambda image, rng: Image.eval(image.convert("RGB"), lambda v: 255 - v)
+    return evaluate(generate=N, seed=SEED, transforms=chosen, workers=2, target_fmr=0.2)
+
+
+def rec(result, setting, transform):
+    algorithm, _, variant = setting.partition(":")
+    return next(r for r in result.records
+                if r["algorithm"] == algorithm and r["setting"] == (variant or "default") and r["transform"] == transform)
+
+
+def test_records_match_an_independent_computation(result):
+    hasher = Hasher(("pdq", "phash"))
+    originals = [scene(SEED, i) for i in range(N)]
+    base = [hasher.hash(o) for o in originals]
+    for transform in ("jpeg_q50", "crop_10pct"):
+        genuine, impostor = {"pdq": [], "phash": []}, {"pdq": [], "phash": []}
+        for i, original in enumerate(originals):
+            rng = np.random.default_rng([SEED, i, 7])
+            copy = hasher.hash(BUILTIN[transform](original.copy(), rng))
+            for a in ("pdq", "phash"):
+                d = [hamming(copy.hashes[a], b.hashes[a]) for b in base]
+                if a == "pdq" and copy.pdq_quality < 50:
+                    d = [257] * N
+                genuine[a].append(d[i])
+                impostor[a].append(min(d[:i] + d[i + 1:]))
+        for a, setting, threshold in (("pdq", "pdq:full", 31), ("phash", "phash", 6)):
+            r = rec(result, setting, transform)
+            assert r["copies"] == N and r["threshold"] == threshold
+            assert r["recall"] == pytest.approx(np.mean(np.array(genuine[a]) <= threshold))
+            assert r["false_match_rate"] == pytest.approx(np.mean(np.array(impostor[a]) <= threshold))
+            assert r["impostor_min"] == min(impostor[a])
+            # threshold_at_target: the largest t whose false-match rate stays <= 0.2
+            imp = np.array(impostor[a])
+            t = r["threshold_at_target"]
+            nbits = 256 if a == "pdq" else 64
+            assert np.mean(imp <= t) <= 0.2 and (t == nbits or np.mean(imp <= t + 1) > 0.2)
+            assert r["recall_at_target"] == pytest.approx(np.mean(np.array(genuine[a]) <= t))
+
+
+def test_dihedral_finds_flips_and_trim_finds_letterboxes(result):
+    assert rec(result, "pdq:full", "flip_horizontal")["recall"] < 0.5
+    assert rec(result, "pdq:full+dihedral", "flip_horizontal")["recall"] == 1.0
+    assert rec(result, "pdq:cimg512+dihedral", "flip_horizontal")["recall"] == 1.0
+    assert rec(result, "pdq:full", "pad_20pct")["recall"] < 0.5
+    assert rec(result, "pdq:full+trim", "pad_20pct")["recall"] >= 0.85
+    for setting in ("pdq:full+dihedral", "pdq:full+trim"):  # the extra variants add no false match here
+        assert rec(result, setting, "jpeg_q50")["false_match_rate"] == 0.0
+    assert rec(result, "pdq:full", "user_invert")["copies"] == N  # a user callable ran
+
+
+def test_trim_uniform_border():
+    image = scene(3, 1)
+    boxed = pad(image, 0.2)
+    trimmed = trim_uniform_border(boxed)
+    assert trimmed is not None and abs(trimmed.size[1] - image.size[1]) <= 2 and trimmed.size[0] == image.size[0]
+    assert trim_uniform_border(image) is None  # nothing flat to trim
+    assert trim_uniform_border(Image.new("RGB", (50, 50), (9, 9, 9))) is None  # all flat: refuse
+
+
+def test_outputs_and_plots(result, tmp_path):
+    pytest.importorskip("matplotlib")
+    written = write_outputs(result, str(tmp_path / "out"))
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["originals"] == N
+    keys = {"algorithm", "setting", "transform", "threshold", "recall", "false_match_rate"}
+    assert all(keys <= set(r) for r in data["results"])
+    assert len(data["results"]) == 8 * 5
+    for path in written:
+        assert stat.S_IMODE((tmp_path / "out" / path.split("/")[-1]).stat().st_mode) == 0o600
+    assert any(p.endswith("roc.png") for p in written)
+    with Image.open(tmp_path / "out" / "recall.png") as png:
+        assert png.size[0] > 500
+
+
+def test_cli(tmp_path):
+    folder = tmp_path / "originals"
+    folder.mkdir()
+    for i in range(3):
+        scene(11, i).save(folder / f"o{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    got = CliRunner().invoke(main, ["evaluate", str(folder), "--generate", "2", "-o", str(tmp_path / "out"),
+                                    "--transforms", "jpeg_q75,rotate_90", "--settings", "pdq:full,pdq:full+dihedral",
+                                    "--no-plots", "-w", "1"])
+    assert got.exit_code == 0, got.output
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["originals"] == 5 and len(data["results"]) == 4
+    assert "| rotate_90 |" in got.stdout
+    bad = CliRunner().invoke(main, ["evaluate", "-o", str(tmp_path / "x"), "--generate", "2", "--transforms", "nope"])
+    assert bad.exit_code == 2
