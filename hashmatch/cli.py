@@ -55,12 +55,14 @@ def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]
     return {"path": item.path, **outcome.to_dict()}
 
 
-def _csv_columns(algorithms: tuple[str, ...], dihedral: bool) -> list[str]:
+def _csv_columns(algorithms: tuple[str, ...], dihedral: bool, trim: bool = False) -> list[str]:
     columns = ["path", *algorithms]
     if "pdq" in algorithms:
         columns += ["pdq_quality", "pdq_mode"]
         if dihedral:
             columns += [f"pdq_{name}" for name in DIHEDRAL_NAMES[1:]]
+        if trim:
+            columns += ["pdq_trimmed", "pdq_trimmed_quality"]
     return columns + ["width", "height", "format", "mode", "frames", "error_type", "error_code", "error_message"]
 
 
@@ -83,6 +85,8 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
               help="full: the pdqhash / python-threatexchange convention (most shared lists). "
                    "cimg512: Meta's C++ pdq-photo-hasher.")
 @click.option("--dihedral", is_flag=True, help="Also output PDQ's 7 rotated/flipped variants.")
+@click.option("--trim-borders", is_flag=True,
+              help="Also output the PDQ of the image with flat borders trimmed (pdq_trimmed), when it has any.")
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write here (created 0600, atomically) instead of stdout.")
@@ -92,7 +96,7 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
               help="Rotate by the EXIF orientation tag before hashing (the reference tools do not).")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=DecodeLimits.max_bytes, show_default=True)
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DecodeLimits.max_pixels, show_default=True)
-def hash_command(paths, algorithms, pdq_mode, dihedral, output_format, output, workers,
+def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_format, output, workers,
                  apply_exif_orientation, max_bytes, max_pixels) -> None:
     """Hash image files, and every file under folders (recursively).
 
@@ -104,6 +108,7 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, output_format, output, w
     try:
         chosen = parse_algorithms(algorithms)
         hasher = Hasher(chosen, pdq_mode=pdq_mode, dihedral=dihedral, exif_transpose=apply_exif_orientation,
+                        trim_borders=trim_borders,
                         limits=DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -121,7 +126,7 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, output_format, output, w
     target: Any = atomic_write(output, "w", encoding="utf-8", errors="backslashreplace", newline="") \
         if output else nullcontext(_stdout())
     with target as stream:
-        writer = csv.DictWriter(stream, fieldnames=_csv_columns(chosen, dihedral), extrasaction="ignore") \
+        writer = csv.DictWriter(stream, fieldnames=_csv_columns(chosen, dihedral, trim_borders), extrasaction="ignore") \
             if output_format == "csv" else None
         if writer:
             writer.writeheader()
@@ -296,8 +301,9 @@ def list_enable(store_path, entries, hashes) -> None:
               help="Also search the PDQ dihedral variants of records that carry them (hash --dihedral).")
 @click.option("--pdq-quality-gate", type=click.IntRange(0, 100), default=DEFAULT_PDQ_QUALITY_GATE, show_default=True,
               help="Records whose PDQ quality is below this are reported low_quality, not matched.")
+@click.option("--trim-borders", is_flag=True, help="Also search the border-trimmed PDQ of records (hash --trim-borders).")
 @click.option("--engine", type=click.Choice(["auto", "flat", "mih"]), default="auto", show_default=True)
-def lookup(hashes, store_path, thresholds, dihedral, pdq_quality_gate, engine) -> None:
+def lookup(hashes, store_path, thresholds, dihedral, pdq_quality_gate, trim_borders, engine) -> None:
     """Look hashes up: HASH arguments, or one per line on stdin. A line is hex, optionally
     preceded by its algorithm (`pdq 0a1b...`; bare hex is tried as every algorithm of that
     length held by the store), or a JSON record of `hashmatch hash` (its path, hashes, PDQ
@@ -309,7 +315,7 @@ def lookup(hashes, store_path, thresholds, dihedral, pdq_quality_gate, engine) -
     """
     try:
         matcher = Matcher(_open_store(store_path), thresholds=_parse_thresholds(thresholds), engine=engine,
-                          dihedral=dihedral, pdq_quality_gate=pdq_quality_gate)
+                          dihedral=dihedral, pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders)
     except ConfigurationError as exc:
         raise SetupError(str(exc)) from exc
     queries = hashes or (line for line in sys.stdin if line.strip())
@@ -369,8 +375,11 @@ def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], di
         return record, None
     quality = source.get("pdq_quality")
     dihedral = source.get("pdq_dihedral")
+    trimmed, trimmed_quality = source.get("pdq_trimmed"), source.get("pdq_trimmed_quality")
     return record, {"hashes": present, "pdq_quality": quality if isinstance(quality, int) else None,
-                    "pdq_dihedral": dihedral if isinstance(dihedral, dict) else None}
+                    "pdq_dihedral": dihedral if isinstance(dihedral, dict) else None,
+                    "pdq_trimmed": trimmed if isinstance(trimmed, str) else None,
+                    "pdq_trimmed_quality": trimmed_quality if isinstance(trimmed_quality, int) else None}
 
 
 @main.command("scan")
@@ -391,6 +400,9 @@ def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], di
 @click.option("-t", "--threshold", "thresholds", multiple=True, metavar="ALGORITHM=N",
               help="Override a threshold, e.g. pdq=25; repeatable.")
 @click.option("--pdq-quality-gate", type=click.IntRange(0, 100), default=DEFAULT_PDQ_QUALITY_GATE, show_default=True)
+@click.option("--trim-borders", is_flag=True,
+              help="Also hash PDQ after trimming flat borders (letterboxes, frames) and match that too. "
+                   "Off by default: lists made by other tools hold untrimmed hashes.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds a file may take before its worker is stopped (the file gets an error row).")
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
@@ -404,7 +416,7 @@ def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], di
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no match lines on stderr.")
 @click.option("--engine", type=click.Choice(["auto", "flat", "mih"]), default="auto", show_default=True)
 def scan_command(paths, store_path, list_files, report, report_format, workers, algorithms, pdq_mode, dihedral,
-                 thresholds, pdq_quality_gate, timeout_s, memory_limit_mb, max_bytes, max_pixels, follow_symlinks,
+                 thresholds, pdq_quality_gate, trim_borders, timeout_s, memory_limit_mb, max_bytes, max_pixels, follow_symlinks,
                  resume, audit_log, quiet, engine) -> None:
     """Scan files and folders (recursively) against a store or list files.
 
@@ -442,7 +454,7 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
                 store = _open_store(store_path)
             chosen = parse_algorithms(",".join(algorithms)) if algorithms else None
             matcher = Matcher(store, algorithms=chosen, thresholds=_parse_thresholds(thresholds), engine=engine,
-                              dihedral=dihedral, pdq_quality_gate=pdq_quality_gate,
+                              dihedral=dihedral, pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders,
                               limits=DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels))
         except (ConfigurationError, ListFormatError, StoreError) as exc:
             raise SetupError(str(exc)) from exc

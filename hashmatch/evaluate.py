@@ -30,44 +30,13 @@ from PIL import Image
 
 from .errors import ConfigurationError, ImageError
 from .files import atomic_write
-from .hashing import Hasher, usable_cores
+from .hashing import Hasher, trim_uniform_border, usable_cores
 from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS
 from .transforms import BUILTIN, DEFAULT, Transform
 
 SETTINGS = ("pdq:full", "pdq:full+dihedral", "pdq:full+trim", "pdq:cimg512", "pdq:cimg512+dihedral",
             "phash", "dhash", "ahash")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif")
-
-
-def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float = 0.5) -> Image.Image | None:
-    """The image without rows and columns at its edges that are one flat colour (within
-    `tolerance` grey levels): letterbox bars, frames. None when there is nothing to trim
-    or trimming would keep less than `min_keep` of either side."""
-    grey = np.asarray(image.convert("L"), np.int16)
-    h, w = grey.shape
-    if h < 8 or w < 8:
-        return None
-
-    def flat(line: np.ndarray) -> bool:
-        return int(line.max()) - int(line.min()) <= tolerance
-
-    top = 0
-    while top < h - 1 and flat(grey[top]):
-        top += 1
-    bottom = h
-    while bottom > top + 1 and flat(grey[bottom - 1]):
-        bottom -= 1
-    left = 0
-    while left < w - 1 and flat(grey[top:bottom, left]):
-        left += 1
-    right = w
-    while right > left + 1 and flat(grey[top:bottom, right - 1]):
-        right -= 1
-    if (top, bottom, left, right) == (0, h, 0, w):
-        return None
-    if (bottom - top) < min_keep * h or (right - left) < min_keep * w:
-        return None
-    return image.crop((left, top, right, bottom))
 
 
 @dataclass(frozen=True)

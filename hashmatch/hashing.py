@@ -72,6 +72,8 @@ class HashResult:
     pdq_mode: str | None = None
     pdq_dihedral: dict[str, str] | None = None  # DIHEDRAL_NAMES -> hex, on request
     exif_transposed: bool = False
+    pdq_trimmed: str | None = None  # PDQ after trimming flat borders (trim_borders), when any were
+    pdq_trimmed_quality: int | None = None
 
     @property
     def first_frame_only(self) -> bool:
@@ -89,7 +91,34 @@ class HashResult:
                       frames=self.frame_count)
         if self.exif_transposed:
             record["exif_transposed"] = True
+        if self.pdq_trimmed is not None:
+            record["pdq_trimmed"] = self.pdq_trimmed
+            record["pdq_trimmed_quality"] = self.pdq_trimmed_quality
         return record
+
+
+def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float = 0.5) -> Image.Image | None:
+    """The image without the rows and columns at its edges that are one flat colour
+    (within `tolerance` grey levels): letterbox bars, frames, screenshot margins. None when
+    there is nothing to trim, or when trimming would keep less than `min_keep` of a side."""
+    grey = np.asarray(image.convert("L"), np.int16)
+    h, w = grey.shape
+    if h < 8 or w < 8:
+        return None
+    spread_rows = grey.max(axis=1) - grey.min(axis=1)
+    flat_rows = np.flatnonzero(spread_rows > tolerance)
+    if not len(flat_rows):
+        return None
+    top, bottom = int(flat_rows[0]), int(flat_rows[-1]) + 1
+    inner = grey[top:bottom]
+    spread_cols = inner.max(axis=0) - inner.min(axis=0)
+    cols = np.flatnonzero(spread_cols > tolerance)
+    left, right = int(cols[0]), int(cols[-1]) + 1
+    if (top, bottom, left, right) == (0, h, 0, w):
+        return None
+    if (bottom - top) < min_keep * h or (right - left) < min_keep * w:
+        return None
+    return image.crop((left, top, right, bottom))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -193,6 +222,7 @@ class Hasher:
     dihedral: bool = False
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     exif_transpose: bool = False
+    trim_borders: bool = False  # also hash PDQ after trimming flat borders (pdq_trimmed)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
@@ -200,6 +230,8 @@ class Hasher:
             raise ConfigurationError(f"unknown PDQ mode {self.pdq_mode!r}; choose from {', '.join(PDQ_MODES)}")
         if self.dihedral and "pdq" not in self.algorithms:
             raise ConfigurationError("dihedral variants are a PDQ feature; request the pdq algorithm")
+        if self.trim_borders and "pdq" not in self.algorithms:
+            raise ConfigurationError("border trimming adds a PDQ variant; request the pdq algorithm")
 
     def hash(self, source: Source) -> HashResult:
         """Hash one input (path, bytes, binary file, PIL.Image or uint8 array).
@@ -223,13 +255,27 @@ class Hasher:
             else:
                 assert decoded.data is not None
                 hashes[name] = hashlib.new(name, decoded.data).hexdigest()
+        trimmed = trimmed_quality = None
+        if self.trim_borders:
+            trimmed, trimmed_quality = self._trimmed_pdq(decoded)
         width, height = decoded.size
         return HashResult(
             hashes=hashes, width=width, height=height, format=decoded.format, mode=decoded.mode,
             frame_count=decoded.frame_count, pdq_quality=quality,
             pdq_mode=self.pdq_mode if quality is not None else None, pdq_dihedral=dihedral,
-            exif_transposed=decoded.exif_transposed,
+            exif_transposed=decoded.exif_transposed, pdq_trimmed=trimmed, pdq_trimmed_quality=trimmed_quality,
         )
+
+    def _trimmed_pdq(self, decoded: Decoded) -> tuple[str | None, int | None]:
+        image = decoded.image if decoded.image is not None else Image.fromarray(decoded.array)
+        trimmed = trim_uniform_border(_to_rgb(image))
+        if trimmed is None:
+            return None, None
+        try:
+            result = Hasher(("pdq",), pdq_mode=self.pdq_mode, limits=self.limits).hash(trimmed)
+        except ImageError:  # e.g. trimmed below the minimum size
+            return None, None
+        return result.hashes["pdq"], result.pdq_quality
 
     def hash_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
         """Hash many inputs on `threads` threads (default: the usable cores), yielding in

@@ -105,6 +105,7 @@ class _Options:
     thresholds: dict[str, int]
     pdq_quality_gate: int
     dihedral: bool
+    trim_borders: bool = False
 
 
 class Matcher:
@@ -113,7 +114,7 @@ class Matcher:
 
     def __init__(self, store: Store, *, algorithms: Sequence[str] | None = None,
                  thresholds: Mapping[str, int] | None = None,
-                 pdq_quality_gate: int = DEFAULT_PDQ_QUALITY_GATE, dihedral: bool = False,
+                 pdq_quality_gate: int = DEFAULT_PDQ_QUALITY_GATE, dihedral: bool = False, trim_borders: bool = False,
                  engine: str = "auto", limits: DecodeLimits | None = None, exif_transpose: bool = False):
         self.store = store
         present = [a for a in store.arrays]
@@ -131,9 +132,10 @@ class Matcher:
         if not 0 <= pdq_quality_gate <= 100:
             raise ConfigurationError("the PDQ quality gate is between 0 and 100")
         self.algorithms = chosen
-        self.options = _Options(merged, int(pdq_quality_gate), bool(dihedral))
+        self.options = _Options(merged, int(pdq_quality_gate), bool(dihedral), bool(trim_borders))
         self.engine_kind = engine
         self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=dihedral and "pdq" in chosen,
+                             trim_borders=trim_borders and "pdq" in chosen,
                              limits=limits or DecodeLimits(), exif_transpose=exif_transpose)
         self._engines: dict[str, Engine] = {}
         self._exact: dict[str, _ExactIndex] = {}
@@ -149,7 +151,8 @@ class Matcher:
     def reload(self) -> "Matcher":
         o = self.options
         return Matcher(self.store.reload(), algorithms=self.algorithms, thresholds=o.thresholds,
-                       pdq_quality_gate=o.pdq_quality_gate, dihedral=o.dihedral, engine=self.engine_kind,
+                       pdq_quality_gate=o.pdq_quality_gate, dihedral=o.dihedral, trim_borders=o.trim_borders,
+                       engine=self.engine_kind,
                        limits=self.hasher.limits, exif_transpose=self.hasher.exif_transpose)
 
     # -- inputs --------------------------------------------------------------------------
@@ -157,7 +160,7 @@ class Matcher:
         """Hash one input (any kind the Hasher takes) and match it. Raises ImageError."""
         image = self.hasher.hash(source)
         queries = dict(image.hashes)
-        variants = image.pdq_dihedral
+        variants = self._variants(image.pdq_dihedral, image.pdq_trimmed, image.pdq_trimmed_quality)
         result = self._match_one(queries, image.pdq_quality, variants)
         return MatchResult(result.status, result.matches, result.hashes, result.pdq_quality, result.gated, image)
 
@@ -183,9 +186,12 @@ class Matcher:
         return ordered_map(one, queries, threads)
 
     def match_hashes(self, hashes: Mapping[str, str], *, pdq_quality: int | None = None,
-                     pdq_dihedral: Mapping[str, str] | None = None) -> MatchResult:
+                     pdq_dihedral: Mapping[str, str] | None = None, pdq_trimmed: str | None = None,
+                     pdq_trimmed_quality: int | None = None) -> MatchResult:
         """Match precomputed hex hashes ({'pdq': ..., 'md5': ...}). A PDQ without a quality
-        is matched (the caller vouches for it); with one, the gate applies."""
+        is matched (the caller vouches for it); with one, the gate applies. The dihedral
+        variants and the border-trimmed PDQ (HashResult fields) are searched when this
+        matcher has dihedral / trim_borders on."""
         clean = {}
         for name, value in hashes.items():
             if name not in HEX_LENGTH:
@@ -194,7 +200,23 @@ class Matcher:
             if len(text) != HEX_LENGTH[name] or any(c not in "0123456789abcdef" for c in text):
                 raise ConfigurationError(f"{name} hash must be {HEX_LENGTH[name]} hex digits")
             clean[name] = text
-        return self._match_one(clean, pdq_quality, dict(pdq_dihedral) if pdq_dihedral else None)
+        extra = {**(pdq_dihedral or {}), **({"trimmed": pdq_trimmed} if pdq_trimmed else {})}
+        for name, value in extra.items():
+            if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+                raise ConfigurationError(f"PDQ variant {name} must be 64 hex digits")
+        return self._match_one(clean, pdq_quality, self._variants(pdq_dihedral, pdq_trimmed, pdq_trimmed_quality))
+
+    def _variants(self, dihedral: Mapping[str, str] | None, trimmed: str | None,
+                  trimmed_quality: int | None) -> dict[str, str] | None:
+        """The extra PDQ queries this matcher searches: the dihedral variants (original
+        first) with dihedral on; the trimmed PDQ with trim_borders on, if it passes the gate."""
+        variants: dict[str, str] = {}
+        if self.options.dihedral and dihedral:
+            variants.update((k.lower(), v.lower()) for k, v in dihedral.items() if k in DIHEDRAL_NAMES)
+        if self.options.trim_borders and trimmed and (
+                trimmed_quality is None or trimmed_quality >= self.options.pdq_quality_gate):
+            variants["trimmed"] = trimmed.lower()
+        return variants or None
 
     def _match_one(self, hashes: dict[str, str], pdq_quality: int | None,
                    variants: Mapping[str, str] | None) -> MatchResult:
@@ -209,13 +231,18 @@ class Matcher:
             engine = self._engines.get(algorithm)
             if engine is None:
                 continue
-            if algorithm == "pdq" and pdq_quality is not None and pdq_quality < self.options.pdq_quality_gate:
-                gated.append(algorithm)
-                continue
             names: list[str | None] = [None]
             codes = [hex_hash]
-            if algorithm == "pdq" and self.options.dihedral and variants:
-                names, codes = list(variants), list(variants.values())
+            if algorithm == "pdq" and variants:
+                if "original" in variants:  # dihedral: the 8 variants replace the plain query
+                    names, codes = [], []
+                names += list(variants)
+                codes += list(variants.values())
+            if algorithm == "pdq" and pdq_quality is not None and pdq_quality < self.options.pdq_quality_gate:
+                if not variants or "trimmed" not in variants:
+                    gated.append(algorithm)
+                    continue
+                names, codes = ["trimmed"], [variants["trimmed"]]  # only the trimmed image is good enough
             queries = np.frombuffer(bytes.fromhex("".join(codes)), np.uint8).reshape(len(codes), -1)
             ids = self.store.arrays[algorithm].ids
             threshold = self.options.thresholds[algorithm]

@@ -132,6 +132,7 @@ class HashJob:
     limits: DecodeLimits
     exif_transpose: bool
     memory_limit: int | None
+    trim_borders: bool = False
 
 
 def _error_record(exc: BaseException) -> dict[str, Any]:
@@ -165,7 +166,7 @@ def _worker_main(conn: Connection, job: HashJob) -> None:
     """A worker process: hash each path received until told to stop (None)."""
     _keep_freed_memory()
     hasher = Hasher(job.algorithms, pdq_mode=job.pdq_mode, dihedral=job.dihedral, limits=job.limits,
-                    exif_transpose=job.exif_transpose)
+                    exif_transpose=job.exif_transpose, trim_borders=job.trim_borders)
     _warm_up(hasher)
     if job.memory_limit:
         # The limit is what one file may add on top of the worker's own footprint (the
@@ -454,7 +455,8 @@ def scan(roots: list[str], matcher: Matcher, report_path: str, options: ScanOpti
     writer = ReportWriter(report_path, options.report_format, matcher.algorithms, resume=options.resume)
     hasher = matcher.hasher
     job = HashJob(hasher.algorithms if "sha256" in hasher.algorithms else (*hasher.algorithms, "sha256"),
-                  hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose, options.memory_limit)
+                  hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose, options.memory_limit,
+                  hasher.trim_borders)
     try:
         with WorkerPool(job, summary.workers, options.timeout_s) as pool:
             def tasks() -> Iterator[str]:
@@ -494,7 +496,8 @@ def _row(path: str, record: dict[str, Any], matcher: Matcher) -> dict[str, Any]:
     hashes = {a: result[a] for a in matcher.algorithms if a in result}
     try:
         matched = matcher.match_hashes(hashes, pdq_quality=result.get("pdq_quality"),
-                                       pdq_dihedral=result.get("pdq_dihedral"))
+                                       pdq_dihedral=result.get("pdq_dihedral"), pdq_trimmed=result.get("pdq_trimmed"),
+                                       pdq_trimmed_quality=result.get("pdq_trimmed_quality"))
     except ConfigurationError as exc:  # cannot happen for hashes we computed; keep the row anyway
         row.update(status="error", error={"type": type(exc).__name__, "code": "internal", "message": str(exc)})
         return row
@@ -502,6 +505,8 @@ def _row(path: str, record: dict[str, Any], matcher: Matcher) -> dict[str, Any]:
     row["hashes"] = hashes
     if result.get("pdq_quality") is not None:
         row["pdq_quality"] = result["pdq_quality"]
+    if result.get("pdq_trimmed") is not None:
+        row["pdq_trimmed"] = result["pdq_trimmed"]
     row["image"] = {k: result[k] for k in ("width", "height", "format", "mode", "frames") if k in result}
     row["matches"] = [m.to_dict() for m in matched.matches]
     return row
