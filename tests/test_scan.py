@@ -236,12 +236,16 @@ def test_killed_scan_resumes_to_the_same_report(tree, full_scan, tmp_path):
     report = tmp_path / "resumed.jsonl"
     cmd = [sys.executable, "-m", "hashmatch.cli", "scan", str(tree["data"]), "--list", str(tree["list"]),
            "--report", str(report), "--workers", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # cwd: not the checkout, whose uncompiled source package would shadow the installed one.
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "wb") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True, cwd=tmp_path)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         if report.exists() and report.read_bytes().count(b"\n") >= 80:
             break
         time.sleep(0.01)
+    assert proc.poll() is None, f"the scan ended early: {errors.read_text()[-2000:]}"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = report.read_bytes()
