@@ -35,6 +35,8 @@ TARGETS: dict[str, tuple[float, str]] = {
     "threads": (1.7, "threads=1 / threads=2 time"),
     "scan-workers": (1.7, "scan with 1 worker / scan with 2 workers time"),
     "scan-vs-hashing": (0.8, "scan throughput / bare hashing throughput (2 workers vs 2 threads)"),
+    "dask-vs-local-1w": (0.85, "local pool time / Dask LocalCluster time, 1 worker"),
+    "dask-vs-local-2w": (0.85, "local pool time / Dask LocalCluster time, 2 workers"),
 }
 REFERENCE_PREFIXES = ("test_peer_", "test_baseline_")
 SUBJECT_PREFIX = "test_hashmatch_"

@@ -17,7 +17,7 @@ from PIL import Image
 
 from . import __version__
 from .decode import DecodeLimits
-from .errors import ConfigurationError, ImageError
+from .errors import ConfigurationError, HashmatchError, ImageError
 from .files import InputFile, atomic_write, iter_input_files
 from .hashing import (
     ALGORITHMS,
@@ -415,9 +415,14 @@ def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], di
               help="Audit log to append to [default: STORE/audit.jsonl, else beside the report].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no match lines on stderr.")
 @click.option("--engine", type=click.Choice(["auto", "flat", "mih"]), default="auto", show_default=True)
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run on a Dask cluster: a scheduler address (tcp://host:8786; the store must be on a path "
+                   "every worker reads) or local[:N] for N local worker processes. Needs hashmatch[dask].")
+@click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Files per Dask task.")
 def scan_command(paths, store_path, list_files, report, report_format, workers, algorithms, pdq_mode, dihedral,
                  thresholds, pdq_quality_gate, trim_borders, timeout_s, memory_limit_mb, max_bytes, max_pixels, follow_symlinks,
-                 resume, audit_log, quiet, engine) -> None:
+                 resume, audit_log, quiet, engine, dask_address, shard_size) -> None:
     """Scan files and folders (recursively) against a store or list files.
 
     Exactly one report row per file found: path, size, sha256, status (match, no_match,
@@ -440,6 +445,9 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
         raise click.UsageError("give either --store or --list")
     if resume and not report:
         raise click.UsageError("--resume needs the --report of the interrupted scan")
+    if dask_address and list_files and not dask_address.startswith("local"):
+        raise click.UsageError("--list builds a store on this machine only; with a remote --dask cluster "
+                               "import the lists into a --store on a path every worker reads")
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     temp = tempfile.TemporaryDirectory(prefix="hashmatch-scan-") if list_files else None
     try:
@@ -461,8 +469,25 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
         options = ScanOptions(workers=workers or 0, timeout_s=timeout_s,
                               memory_limit=(memory_limit_mb << 20) or None, follow_symlinks=follow_symlinks,
                               resume=resume, report_format=report_format)
-        with _ScanProgress(paths, follow_symlinks, enabled=not quiet) as progress:
-            summary = scan(list(paths), matcher, report or "-", options, progress=progress.row)
+        client = cluster = executor = None
+        if dask_address:
+            from .dask_executor import DaskExecutor, connect
+
+            try:
+                client, cluster = connect(dask_address)
+                executor = DaskExecutor(client, shard_size=shard_size)
+            except (ConfigurationError, OSError) as exc:
+                raise SetupError(f"Dask: {exc}") from exc
+        try:
+            with _ScanProgress(paths, follow_symlinks, enabled=not quiet) as progress:
+                summary = scan(list(paths), matcher, report or "-", options, progress=progress.row, executor=executor)
+        except HashmatchError as exc:
+            raise SetupError(str(exc)) from exc
+        finally:
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
         record = summary.to_record()
         log = audit_log or (os.path.join(store_path, "audit.jsonl") if store_path else
                             (report + ".audit.jsonl") if report else _user_audit_log())

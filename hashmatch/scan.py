@@ -419,6 +419,12 @@ class ScanSummary:
     elapsed_s: float = 0.0
     workers: int = 0
     workers_replaced: int = 0
+    per_worker: dict[str, dict[str, float]] = field(default_factory=dict)  # Dask: files and busy seconds
+
+    def add_worker_time(self, worker: str, files: int, busy_s: float) -> None:
+        entry = self.per_worker.setdefault(worker, {"files": 0, "busy_s": 0.0})
+        entry["files"] += files
+        entry["busy_s"] += busy_s
 
     def add(self, row: dict[str, Any]) -> None:
         self.files += 1
@@ -436,15 +442,46 @@ class ScanSummary:
             "errors_by_code": dict(self.errors), "matched_by_category": dict(self.categories),
             "resumed_rows": self.resumed, "elapsed_s": round(self.elapsed_s, 3),
             "files_per_s": round(scanned / self.elapsed_s, 2) if self.elapsed_s > 0 else None,
-            "workers": self.workers, "workers_replaced": self.workers_replaced}}
+            "workers": self.workers, "workers_replaced": self.workers_replaced,
+            **({"per_worker": {w: {"files": int(v["files"]), "busy_s": round(v["busy_s"], 3),
+                                   "files_per_s": round(v["files"] / v["busy_s"], 2) if v["busy_s"] else None}
+                               for w, v in sorted(self.per_worker.items())}} if self.per_worker else {})}}
+
+
+def hash_job(matcher: Matcher, options: ScanOptions) -> HashJob:
+    """What the workers hash for this matcher (its algorithms, plus sha256 for the row)."""
+    hasher = matcher.hasher
+    return HashJob(hasher.algorithms if "sha256" in hasher.algorithms else (*hasher.algorithms, "sha256"),
+                   hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose, options.memory_limit,
+                   hasher.trim_borders)
+
+
+class LocalExecutor:
+    """The default executor: a WorkerPool of local processes, matching in this process."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def rows(self, matcher: Matcher, options: ScanOptions, paths: Iterator[str],
+             summary: "ScanSummary") -> Iterator[dict[str, Any]]:
+        with WorkerPool(hash_job(matcher, options), self.workers, options.timeout_s) as pool:
+            for path, record in pool.imap(paths):
+                yield _row(path, record, matcher)
+            summary.workers_replaced = pool.replaced
 
 
 def scan(roots: list[str], matcher: Matcher, report_path: str, options: ScanOptions,
-         progress: Callable[[dict[str, Any]], None] | None = None) -> ScanSummary:
+         progress: Callable[[dict[str, Any]], None] | None = None, executor: Any = None) -> ScanSummary:
     """Scan the roots into the report (one row per entry found) and return the summary,
-    which is also the report's last record. `progress` is called with every row."""
+    which is also the report's last record. `progress` is called with every row.
+
+    `executor` runs the hashing and matching of regular files: LocalExecutor (the
+    default, worker processes on this machine) or hashmatch.dask_executor.DaskExecutor
+    (a Dask cluster); anything with the same rows() method works. Walking, resuming and
+    the report stay here, so every executor gives the same report."""
     started = time.monotonic()
-    summary = ScanSummary(workers=options.workers or usable_cores())
+    executor = executor or LocalExecutor(options.workers or usable_cores())
+    summary = ScanSummary(workers=getattr(executor, "workers", 0))
     done: set[str] = set()
     if options.resume and os.path.exists(report_path):
         for row in read_report_rows(report_path, options.report_format):
@@ -453,30 +490,25 @@ def scan(roots: list[str], matcher: Matcher, report_path: str, options: ScanOpti
                 summary.add(row)
         summary.resumed = summary.files
     writer = ReportWriter(report_path, options.report_format, matcher.algorithms, resume=options.resume)
-    hasher = matcher.hasher
-    job = HashJob(hasher.algorithms if "sha256" in hasher.algorithms else (*hasher.algorithms, "sha256"),
-                  hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose, options.memory_limit,
-                  hasher.trim_borders)
+
+    def emit(row: dict[str, Any]) -> None:
+        writer.write(row)
+        summary.add(row)
+        if progress:
+            progress(row)
+
+    def tasks() -> Iterator[str]:
+        for found in walk_tree(roots, follow_symlinks=options.follow_symlinks):
+            if found.path in done:
+                continue
+            if found.error is not None:
+                emit({"path": found.path, "status": "error", "error": _error_record(found.error)})
+                continue
+            yield found.path
+
     try:
-        with WorkerPool(job, summary.workers, options.timeout_s) as pool:
-            def tasks() -> Iterator[str]:
-                for found in walk_tree(roots, follow_symlinks=options.follow_symlinks):
-                    if found.path in done:
-                        continue
-                    if found.error is not None:
-                        emit({"path": found.path, "status": "error", "error": _error_record(found.error)})
-                        continue
-                    yield found.path
-
-            def emit(row: dict[str, Any]) -> None:
-                writer.write(row)
-                summary.add(row)
-                if progress:
-                    progress(row)
-
-            for path, record in pool.imap(tasks()):
-                emit(_row(path, record, matcher))
-            summary.workers_replaced = pool.replaced
+        for row in executor.rows(matcher, options, tasks(), summary):
+            emit(row)
     finally:
         summary.elapsed_s = time.monotonic() - started
         writer.close(summary.to_record())
