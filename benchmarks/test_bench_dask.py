@@ -15,14 +15,13 @@ subprocess, inside it. Shards of SHARD files.
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
 
 from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
+from hashmatch.lists import ParsedList  # noqa: E402
 from hashmatch.matcher import Matcher  # noqa: E402
 from hashmatch.scan import LocalExecutor, ScanOptions, scan  # noqa: E402
 from hashmatch.store import Store  # noqa: E402
@@ -44,9 +43,8 @@ def files(tmp_path_factory, make_jpegs):
 def matcher(tmp_path_factory):
     rng = np.random.default_rng(3)
     hexes = [bytes(r).hex() for r in rng.integers(0, 256, (ENTRIES, 32), dtype=np.uint8)]
-    parsed = SimpleNamespace(format="bench", algorithms=["pdq"] * ENTRIES, hashes=hexes, categories=[None] * ENTRIES,
-                             entry_ids=[None] * ENTRIES, dates=[None] * ENTRIES, tags=[()] * ENTRIES, retracted=[])
-    return Matcher(Store.create(tmp_path_factory.mktemp("dask-store") / "s").import_list(parsed, name="b", version="1"))
+    store = Store.create(tmp_path_factory.mktemp("dask-store") / "s")
+    return Matcher(store.import_list(ParsedList.from_hashes("pdq", hexes), name="b", version="1"))
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1w", "2w"])

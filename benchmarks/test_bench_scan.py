@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from hashmatch import Hasher
+from hashmatch.lists import ParsedList
 from hashmatch.matcher import Matcher
 from hashmatch.scan import ScanOptions, scan
 from hashmatch.store import Store
@@ -40,16 +41,12 @@ def scan_dir(tmp_path_factory, make_jpegs):
 
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory, scan_dir):
-    from types import SimpleNamespace
-
     _, paths = scan_dir
     rng = np.random.default_rng(5)
     hexes = [bytes(r).hex() for r in rng.integers(0, 256, (LIST_ENTRIES, 32), dtype=np.uint8)]
     hasher = Hasher(("pdq",))
     hexes += [hasher.hash(p).hashes["pdq"] for p in paths[::10]]
-    n = len(hexes)
-    parsed = SimpleNamespace(format="bench", algorithms=["pdq"] * n, hashes=hexes, categories=["bench"] * n,
-                             entry_ids=[None] * n, dates=[None] * n, tags=[()] * n, retracted=[])
+    parsed = ParsedList.from_hashes("pdq", hexes, category="bench")
     store = Store.create(tmp_path_factory.mktemp("scan-store") / "store").import_list(parsed, name="bench", version="1")
     return Matcher(store)
 

@@ -202,8 +202,7 @@ def bench_matching(sizes: Sequence[int], compare: bool, step: Callable[[str], No
 
 
 def bench_scan(paths: Sequence[str], step: Callable[[str], None], entries: int = 100_000) -> list[dict[str, Any]]:
-    from types import SimpleNamespace
-
+    from .lists import ParsedList
     from .matcher import Matcher
     from .scan import ScanOptions, scan
     from .store import Store
@@ -211,9 +210,7 @@ def bench_scan(paths: Sequence[str], step: Callable[[str], None], entries: int =
     step("scan")
     rng = np.random.default_rng(2)
     hexes = [bytes(r).hex() for r in rng.integers(0, 256, (entries, 32), dtype=np.uint8)]
-    parsed = SimpleNamespace(format="bench", algorithms=["pdq"] * entries, hashes=hexes,
-                             categories=[None] * entries, entry_ids=[None] * entries, dates=[None] * entries,
-                             tags=[()] * entries, retracted=[])
+    parsed = ParsedList.from_hashes("pdq", hexes)
     with tempfile.TemporaryDirectory(prefix="hashmatch-bench-") as tmp:
         store = Store.create(os.path.join(tmp, "store")).import_list(parsed, name="bench", version="1")
         matcher = Matcher(store)

@@ -172,6 +172,15 @@ class ParsedList:
     rejected: list[Rejected] = field(default_factory=list)
     retracted: list[Retracted] = field(default_factory=list)
 
+    @classmethod
+    def from_hashes(cls, algorithm: str, hashes: Sequence[str], *, category: str | None = None) -> "ParsedList":
+        """A list built in memory from hex hashes of one algorithm (already normalised:
+        lowercase, the algorithm's length), e.g. for Store.import_list in code or benchmarks."""
+        n = len(hashes)
+        name = canonical_algorithm(algorithm)
+        return cls(format="memory", path="", algorithms=[name] * n, hashes=list(hashes), categories=[category] * n,
+                   entry_ids=[None] * n, dates=[None] * n, tags=[()] * n, lines=np.arange(1, n + 1, dtype=np.int64))
+
     def __len__(self) -> int:
         return len(self.hashes)
 

@@ -268,3 +268,11 @@ def test_batch_matching_of_precomputed_hashes_in_threads(store):
         d = np.bitwise_count(codes ^ q).sum(axis=1)
         assert sorted(m.distance for m in result.matches) == sorted(d[d <= 31].tolist())
         assert result.status == ("match" if (d <= 31).any() else "no_match")
+
+
+def test_a_list_built_in_memory(store):
+    from hashmatch.lists import ParsedList
+
+    hashes = random_hex(np.random.default_rng(12), 3)
+    store = store.import_list(ParsedList.from_hashes("PDQ", hashes, category="ncii"), name="mem", version="1")
+    assert sorted((e.hash, e.category) for e in store.iter_entries()) == sorted((h, "ncii") for h in hashes)
