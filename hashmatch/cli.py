@@ -580,6 +580,8 @@ def _summary_text(summary: dict[str, Any]) -> str:
 @click.option("--seed", type=int, default=20240601, show_default=True)
 @click.option("--transforms", "transform_names", default="default", show_default=True,
               help="Comma list of transform names, 'default' (20) or 'all'.")
+@click.option("--algorithms", "algorithm_names", default=None,
+              help="Comma list of pdq, phash, dhash, ahash: every setting of these [default: all].")
 @click.option("--settings", "setting_names", default="all", show_default=True,
               help="Comma list of: " + ", ".join(EVAL_SETTINGS) + ", or 'all'.")
 @click.option("--target-fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01,
@@ -587,14 +589,14 @@ def _summary_text(summary: dict[str, Any]) -> str:
 @click.option("-w", "--workers", type=click.IntRange(min=1), default=None, help="Processes [default: cores].")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (they need matplotlib: pip install 'hashmatch[plot]').")
 @click.option("-q", "--quiet", is_flag=True)
-def evaluate_command(originals_dir, output, generate, seed, transform_names, setting_names, target_fmr, workers,
-                     no_plots, quiet) -> None:
+def evaluate_command(originals_dir, output, generate, seed, transform_names, algorithm_names, setting_names,
+                     target_fmr, workers, no_plots, quiet) -> None:
     """Measure how many transformed copies each hash setting still finds, and at what
     false-match rate, on ORIGINALS_DIR (benign images) and/or --generate N scenes.
 
-    Writes OUTPUT/results.json (records with algorithm, setting, transform, threshold,
-    recall, false_match_rate, threshold_at_target, recall_at_target) and PNG plots,
-    and prints the recall table.
+    Writes OUTPUT/results.json (a list of records with algorithm, setting, transform,
+    threshold, recall, false_match_rate, threshold_at_target, recall_at_target),
+    OUTPUT/run.json and PNG plots, and prints the recall table.
     """
     from .evaluate import evaluate, list_originals, table, write_outputs
     from .transforms import BUILTIN, DEFAULT
@@ -605,6 +607,11 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, set
     if unknown:
         raise click.UsageError(f"unknown transforms {unknown}; known: {', '.join(BUILTIN)}")
     settings = list(EVAL_SETTINGS) if setting_names == "all" else [s.strip() for s in setting_names.split(",")]
+    if algorithm_names:
+        wanted = {a.strip().lower() for a in algorithm_names.split(",") if a.strip()}
+        settings = [s for s in settings if s.split(":")[0] in wanted]
+        if not settings:
+            raise click.UsageError(f"no setting for algorithms {sorted(wanted)}")
     originals = list_originals(originals_dir) if originals_dir else []
     if not originals and not generate:
         raise click.UsageError("give ORIGINALS_DIR with images, or --generate N")

@@ -116,8 +116,10 @@ class EvaluationResult:
     skipped: list[str]
     distances: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]  # setting -> transform -> (genuine, impostor)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"originals": self.originals, "skipped": self.skipped, "results": self.records}
+    def run_info(self) -> dict[str, Any]:
+        return {"originals": self.originals, "skipped": self.skipped,
+                "transforms": list(dict.fromkeys(r["transform"] for r in self.records)),
+                "settings": list(dict.fromkeys(f"{r['algorithm']}:{r['setting']}" for r in self.records))}
 
 
 def evaluate(originals: Sequence[str] | None = None, *, generate: int = 0, seed: int = 20240601,
@@ -210,11 +212,13 @@ def list_originals(folder: str) -> list[str]:
 
 
 def write_outputs(result: EvaluationResult, output: str, plots: bool = True) -> list[str]:
-    """results.json (0600, atomic) and, when matplotlib is installed, the PNG plots."""
+    """results.json (the list of records), run.json (originals, skipped files, transforms,
+    settings), both 0600 and atomic, and, when matplotlib is installed, the PNG plots."""
     os.makedirs(output, mode=0o700, exist_ok=True)
-    written = [os.path.join(output, "results.json")]
-    with atomic_write(written[0], "w", encoding="utf-8") as handle:
-        json.dump(result.to_json(), handle, indent=1)
+    written = [os.path.join(output, "results.json"), os.path.join(output, "run.json")]
+    for path, payload in zip(written, (result.records, result.run_info())):
+        with atomic_write(path, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=1)
     if plots:
         written += _plots(result, output)
     return written

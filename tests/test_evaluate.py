@@ -90,11 +90,11 @@ def test_trim_uniform_border():
 def test_outputs_and_plots(result, tmp_path):
     pytest.importorskip("matplotlib")
     written = write_outputs(result, str(tmp_path / "out"))
-    data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["originals"] == N
+    records = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["originals"] == N
     keys = {"algorithm", "setting", "transform", "threshold", "recall", "false_match_rate"}
-    assert all(keys <= set(r) for r in data["results"])
-    assert len(data["results"]) == 8 * 5
+    assert isinstance(records, list) and all(keys <= set(r) for r in records)
+    assert len(records) == 8 * 5
     for path in written:
         assert stat.S_IMODE((tmp_path / "out" / path.split("/")[-1]).stat().st_mode) == 0o600
     assert any(p.endswith("roc.png") for p in written)
@@ -109,11 +109,12 @@ def test_cli(tmp_path):
         scene(11, i).save(folder / f"o{i}.png")
     (folder / "notes.txt").write_text("not an image")
     got = CliRunner().invoke(main, ["evaluate", str(folder), "--generate", "2", "-o", str(tmp_path / "out"),
-                                    "--transforms", "jpeg_q75,rotate_90", "--settings", "pdq:full,pdq:full+dihedral",
-                                    "--no-plots", "-w", "1"])
+                                    "--transforms", "jpeg_q75,rotate_90", "--settings", "pdq:full,pdq:full+dihedral,phash",
+                                    "--algorithms", "pdq", "--no-plots", "-w", "1"])
     assert got.exit_code == 0, got.output
-    data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["originals"] == 5 and len(data["results"]) == 4
+    records = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["originals"] == 5
+    assert len(records) == 4 and {r["algorithm"] for r in records} == {"pdq"}
     assert "| rotate_90 |" in got.stdout
     bad = CliRunner().invoke(main, ["evaluate", "-o", str(tmp_path / "x"), "--generate", "2", "--transforms", "nope"])
     assert bad.exit_code == 2
