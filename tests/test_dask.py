@@ -133,3 +133,23 @@ def test_cli_dask_local(tree, tmp_path, local_rows):
     bad = CliRunner().invoke(main, ["scan", str(tree["data"]), "--list", str(tree["root"] / "list.txt"),
                                     "--dask", "tcp://10.0.0.1:8786"])
     assert bad.exit_code == 2
+
+
+def test_client_interrupted_then_resumed_on_the_cluster(tree, cluster, local_rows, tmp_path):
+    """The client stops half way (as Ctrl-C would); --resume on the cluster completes the
+    report with every file once."""
+    report = tmp_path / "resumed.jsonl"
+    seen = []
+
+    def interrupt(row):
+        seen.append(row)
+        if len(seen) == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        scan([str(tree["data"])], Matcher(tree["store"]), str(report), ScanOptions(),
+             executor=DaskExecutor(cluster, shard_size=6), progress=interrupt)
+    summary = scan([str(tree["data"])], Matcher(tree["store"]), str(report), ScanOptions(resume=True),
+                   executor=DaskExecutor(cluster, shard_size=6))
+    assert rows_of(report) == local_rows
+    assert summary.resumed >= 25
