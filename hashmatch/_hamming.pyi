@@ -12,14 +12,13 @@ def hamming_range_flat_batch(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
 def fill_tables(
     codes: npt.NDArray[np.uint8], b: int, P: int, t0: int, t1: int,
-    dirs: npt.NDArray[np.uint32], ids: npt.NDArray[np.uint32], res: npt.NDArray[np.uint8],
+    dirs: npt.NDArray[np.uint32], packed: npt.NDArray[np.uint32],
 ) -> None: ...
 def prefix_masks(P: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
 def mih_range_search(
     codes: npt.NDArray[np.uint8],
     dirs: npt.NDArray[np.uint32],
-    ids: npt.NDArray[np.uint32],
-    res: npt.NDArray[np.uint8],
+    packed: npt.NDArray[np.uint32],
     masks: npt.NDArray[np.uint32],
     level_start: npt.NDArray[np.uint32],
     b: int,
@@ -30,8 +29,7 @@ def mih_range_search(
 def mih_plan(
     codes: npt.NDArray[np.uint8],
     dirs: npt.NDArray[np.uint32],
-    ids: npt.NDArray[np.uint32],
-    res: npt.NDArray[np.uint8],
+    packed: npt.NDArray[np.uint32],
     masks: npt.NDArray[np.uint32],
     level_start: npt.NDArray[np.uint32],
     b: int,

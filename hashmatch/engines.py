@@ -15,13 +15,16 @@ Engines
     Exact multi-index hashing in the Cython kernel (native/hamming.pyx). The code is cut
     into m chunks of b bits (mih_layout: PDQ 11 x 23 bits, 64-bit codes 4 x 16); each table
     sorts the rows by their chunk behind a directory on the chunk's top P bits and keeps,
-    per entry, a uint32 row id and a uint8 residue (the low b - P bits), so a probe scans
-    one byte per entry of a bucket before fetching any code. A per-query cost model over
+    per entry, one uint32 word (row << R) | residue, the residue being the chunk's low
+    R = b - P bits, so a probe filters a bucket's entries by residue, in one cache line,
+    before fetching any code. A per-query cost model over
     the exact directory counts and a knapsack pick the probe radius of each table
     (pigeonhole: sum(s_t + 1) >= r + 1), and candidates are verified by popcount with the
     codes prefetched. Keeps a reference to the codes (no copy; a numpy memmap works):
-    at 10M PDQ codes 32 (codes) + 11 * 5 (ids, residues) + 11 * 4 * 2**20 / N (directories)
-    = 91.6 bytes per entry. Ids are uint32, so N <= 2**32 - 1. Immutable after build; the
+    at 10M PDQ codes 32 (codes) + 11 * 4 (one uint32 per entry and table holding the row
+    and the residue) + 11 * 4 * 2**20 / N (directories) = 80.6 bytes per entry. A row
+    number shares its word with the residue, so N <= 2**(32 - R) (2**29 for PDQ). Immutable
+    after build; the
     kernel releases the GIL and allocates its scratch per call, so any number of threads may
     query one engine at once. Do not modify the codes array after building.
 
@@ -205,22 +208,25 @@ class MultiIndexEngine:
         self.max_radius = _check_radius(max_radius, self.nbits, self.nbits - 1, "max_radius")
         self._n = int(codes.shape[0])
         self.chunk_bits, self.ntables, self.prefix_bits = mih_layout(self.nbytes, self._n, prefix_bits)
-        dirs, ids, res = _build_tables(codes, self.chunk_bits, self.ntables, self.prefix_bits)
-        for a in (dirs, ids, res):
+        residue_bits = self.chunk_bits - self.prefix_bits
+        if self._n > 1 << (32 - residue_bits):  # a row number must fit beside the residue
+            raise ConfigurationError(f"at most {1 << (32 - residue_bits)} codes per multi-index engine "
+                                     f"with {residue_bits}-bit residues, not {self._n}")
+        dirs, packed = _build_tables(codes, self.chunk_bits, self.ntables, self.prefix_bits)
+        for a in (dirs, packed):
             a.setflags(write=False)
         self._codes = codes  # a reference, never a copy
         self._dirs = dirs
-        self._ids = ids
-        self._res = res
+        self._packed = packed
         self._masks, self._level_start = _hamming.prefix_masks(self.prefix_bits)
 
     def __len__(self) -> int:
         return self._n
 
     def memory_bytes(self) -> int:
-        """Codes + directories + ids + residues + the prefix-mask list (shared by engines with
-        the same P, counted here anyway)."""
-        return int(self._codes.nbytes + self._dirs.nbytes + self._ids.nbytes + self._res.nbytes
+        """Codes + directories + packed (row, residue) words + the prefix-mask list (shared by
+        engines with the same P, counted here anyway)."""
+        return int(self._codes.nbytes + self._dirs.nbytes + self._packed.nbytes
                    + self._masks.nbytes + self._level_start.nbytes)
 
     def range_search(self, queries: np.ndarray, radius: int) -> Result:
@@ -246,8 +252,7 @@ class MultiIndexEngine:
         return _hamming.mih_plan(*self._arrays(), q, radius)
 
     def _arrays(self):
-        return (self._codes, self._dirs, self._ids, self._res, self._masks, self._level_start,
-                self.chunk_bits)
+        return (self._codes, self._dirs, self._packed, self._masks, self._level_start, self.chunk_bits)
 
     def _search(self, queries: np.ndarray, radius: int, allow_scan: bool = True):
         queries = _check_queries(queries, self.nbytes)
@@ -255,23 +260,22 @@ class MultiIndexEngine:
         return _hamming.mih_range_search(*self._arrays(), queries, radius, allow_scan)
 
 
-def _build_tables(codes: np.ndarray, b: int, m: int, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _build_tables(codes: np.ndarray, b: int, m: int, P: int) -> tuple[np.ndarray, np.ndarray]:
     """The multi-index tables, filled by the kernel in up to usable_cores() threads, each
     on its own range of tables (the kernel releases the GIL)."""
     n = codes.shape[0]
     dirs = np.zeros((m, (1 << P) + 1), np.uint32)
-    ids = np.empty((m, n), np.uint32)
-    res = np.empty((m, n), np.uint8)
+    packed = np.empty((m, n), np.uint32)  # (row << (b - P)) | residue
     threads = max(1, min(usable_cores(), m)) if n >= 100_000 else 1
     bounds = [round(k * m / threads) for k in range(threads + 1)]
-    jobs = [(codes, b, P, t0, t1, dirs, ids, res) for t0, t1 in zip(bounds, bounds[1:])]
+    jobs = [(codes, b, P, t0, t1, dirs, packed) for t0, t1 in zip(bounds, bounds[1:])]
     if threads == 1:
         _hamming.fill_tables(*jobs[0])
     else:
         with ThreadPoolExecutor(threads, thread_name_prefix="hashmatch-mih-build") as pool:
             for done in [pool.submit(_hamming.fill_tables, *job) for job in jobs]:
                 done.result()
-    return dirs, ids, res
+    return dirs, packed
 
 
 def mih_layout(nbytes: int, n: int, prefix_bits: int | None = None) -> tuple[int, int, int]:

@@ -12,8 +12,9 @@ Multi-index layout (build_tables): the code is split into m chunks of b bits (b 
 m = 11 for 256-bit PDQ codes, bits 0..252; b = 16 and m = 4 for 64-bit codes); chunk t is
 bits t*b .. t*b + b - 1. Table t sorts the rows by their chunk t: the key's top P bits (the
 "prefix") index a directory ``dirs[t, p] .. dirs[t, p+1]`` (CSR offsets, uint32, 2**P + 1
-per table) and, per entry, ``ids[t, i]`` (uint32 row) and ``res[t, i]`` (uint8, the low
-R = b - P key bits, the "residue"). P is chosen from N (a directory bucket holds ~8-32 rows
+per table) and, per entry, ``packed[t, i]`` = (row << R) | residue, one uint32 holding the
+row number and the low R = b - P key bits (the "residue"), so a bucket is one contiguous
+run of words (N <= 2**(32 - R): 2**29 for PDQ). P is chosen from N (a directory bucket holds ~8-32 rows
 on uniform data) with R <= 8. ``masks`` (2**P uint32) lists the prefix XOR masks by
 popcount: masks[level_start[d] .. level_start[d+1]) all have popcount d. Built by a
 counting sort on the prefix in O(N * m) without the GIL; order inside a bucket is by row.
@@ -27,7 +28,7 @@ that bucket, keeps the entries whose residue is within s - dp of the query's res
 chunk distance is exactly dp + the residue distance). Per query, the directory gives the
 number of entries at each prefix distance of each table; a cost model (random bucket
 visits, residue bytes scanned, expected code fetches) and a small knapsack (DP over tables,
-r + 1 units) pick the s_t. Bucket residues and ids are prefetched a few buckets ahead; the
+r + 1 units) pick the s_t. Bucket words are prefetched a few buckets ahead; the
 surviving candidates are verified with a full popcount while the code HM_PREFETCH candidates
 ahead is prefetched (the code fetches are random accesses: memory-level parallelism decides
 the speed). A match found in table t is reported only if no earlier probed table j would
@@ -135,8 +136,7 @@ cdef extern from *:
         int nbytes, nw;
         int m, b, P, R;             /* tables, chunk bits, prefix bits, residue bits */
         const uint32_t *dirs;       /* m x (2^P + 1) */
-        const uint32_t *ids;        /* m x n */
-        const uint8_t *res;         /* m x n */
+        const uint32_t *packed;     /* m x n: (row << R) | residue */
         const uint32_t *masks;      /* 2^P, by popcount */
         const uint32_t *level_start;/* P + 2 */
     } hm_mih;
@@ -442,10 +442,9 @@ cdef extern from *:
         const int P = ix->P, R = ix->R, D = HM_BUCKET_PREFETCH;
         const int sv = s[t], lmax = sv < P ? sv : P;
         const uint32_t *dir = ix->dirs + (size_t)t * (((size_t)1 << P) + 1);
-        const uint32_t *ids = ix->ids + (size_t)t * ix->n;
-        const uint8_t *res = ix->res + (size_t)t * ix->n;
-        const uint32_t qp = st->qp[t];
-        const uint8_t qr = (uint8_t)st->qr[t];
+        const uint32_t *pk = ix->packed + (size_t)t * ix->n;
+        const uint32_t qp = st->qp[t], rmask = ((uint32_t)1 << R) - 1;
+        const uint32_t qr = st->qr[t];
         uint32_t nprobe = ix->level_start[lmax + 1], base, i;
         int dp = 0;
         for (base = 0; base < nprobe; base += HM_BLOCK) {
@@ -456,19 +455,15 @@ cdef extern from *:
                 sc->bs[i] = dir[p]; sc->be[i] = dir[p + 1];
                 sc->bk[i] = (signed char)(sv - dp);
             }
-            for (i = 0; i < cnt && i < (uint32_t)D; i++) {
-                __builtin_prefetch(res + sc->bs[i], 0, 3);
-                __builtin_prefetch(ids + sc->bs[i], 0, 3);
-            }
+            /* One array per table: a bucket is one run of (row << R) | residue words, so a
+               visit costs one cache line where separate id and residue arrays cost two. */
+            for (i = 0; i < cnt && i < (uint32_t)D; i++) __builtin_prefetch(pk + sc->bs[i], 0, 3);
             for (i = 0; i < cnt; i++) {
-                if (i + D < cnt) {
-                    __builtin_prefetch(res + sc->bs[i + D], 0, 3);
-                    __builtin_prefetch(ids + sc->bs[i + D], 0, 3);
-                }
+                if (i + D < cnt) __builtin_prefetch(pk + sc->bs[i + D], 0, 3);
                 uint32_t e = sc->bs[i], end = sc->be[i];
                 int k = sc->bk[i];
                 if (k >= R) {
-                    for (; e < end; e++) HM_CAND(sc, ids[e], t);
+                    for (; e < end; e++) HM_CAND(sc, pk[e] >> R, t);
                 } else {
                     /* Branch-free: write every entry, advance only past the kept ones (the
                        residue test is unpredictable). Needs room for the whole bucket. */
@@ -482,8 +477,9 @@ cdef extern from *:
                         uint32_t *cd = sc->cand; uint8_t *tb = sc->tab; size_t len = sc->len;
                         uint32_t stop = e + take;
                         for (; e < stop; e++) {
-                            cd[len] = ids[e]; tb[len] = (uint8_t)t;
-                            len += hm_pc8[res[e] ^ qr] <= k;
+                            uint32_t v = pk[e];
+                            cd[len] = v >> R; tb[len] = (uint8_t)t;
+                            len += hm_pc8[(v & rmask) ^ qr] <= k;
                         }
                         sc->len = len;
                     }
@@ -541,8 +537,7 @@ cdef extern from *:
         int P
         int R
         const uint32_t *dirs
-        const uint32_t *ids
-        const uint8_t *res
+        const uint32_t *packed
         const uint32_t *masks
         const uint32_t *level_start
     ctypedef struct hm_qstate:
@@ -645,9 +640,10 @@ def prefix_masks(int P):
 
 
 def fill_tables(const uint8_t[:, ::1] codes, int b, int P, int t0, int t1,
-                uint32_t[:, ::1] dirs, uint32_t[:, ::1] ids, uint8_t[:, ::1] res):
+                uint32_t[:, ::1] dirs, uint32_t[:, ::1] packed):
     """Build tables t0 .. t1 - 1 of the multi-index (see the module docstring) into
-    dirs (m, 2**P + 1, zeroed), ids (m, N) and res (m, N), without the GIL, one table at a
+    dirs (m, 2**P + 1, zeroed) and packed (m, N: (row << R) | residue, R = b - P; the
+    caller guarantees N <= 2**(32 - R)), without the GIL, one table at a
     time (one counting pass and one scatter pass over the codes each: a single random
     write stream stays in cache far better than m at once). Disjoint table ranges may be
     filled from several threads at once."""
@@ -679,14 +675,13 @@ def fill_tables(const uint8_t[:, ::1] codes, int b, int P, int t0, int t1,
                     c = hm_chunk(w, t * b, b)
                     i = pos[c >> R]
                     pos[c >> R] = i + 1
-                    ids[t, i] = <uint32_t>x
-                    res[t, i] = <uint8_t>(c & rmask)
+                    packed[t, i] = (<uint32_t>x << R) | (c & rmask)
     finally:
         free(pos)
 
 
 cdef void _mih_init(hm_mih *ix, const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
-                    const uint32_t[:, ::1] ids, const uint8_t[:, ::1] res,
+                    const uint32_t[:, ::1] packed,
                     const uint32_t[::1] masks, const uint32_t[::1] level_start, int b) noexcept:
     ix.n = <uint64_t>codes.shape[0]
     ix.nbytes = <int>codes.shape[1]
@@ -697,14 +692,13 @@ cdef void _mih_init(hm_mih *ix, const uint8_t[:, ::1] codes, const uint32_t[:, :
     ix.R = b - ix.P
     ix.codes = &codes[0, 0] if ix.n > 0 else NULL
     ix.dirs = &dirs[0, 0]
-    ix.ids = &ids[0, 0] if ix.n > 0 else NULL
-    ix.res = &res[0, 0] if ix.n > 0 else NULL
+    ix.packed = &packed[0, 0] if ix.n > 0 else NULL
     ix.masks = &masks[0]
     ix.level_start = &level_start[0]
 
 
 def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
-                     const uint32_t[:, ::1] ids, const uint8_t[:, ::1] res,
+                     const uint32_t[:, ::1] packed,
                      const uint32_t[::1] masks, const uint32_t[::1] level_start, int b,
                      const uint8_t[:, ::1] queries, int radius, bint allow_scan=True):
     """Exact multi-index range search, all queries in one call without the GIL.
@@ -712,7 +706,7 @@ def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
     to exercise the probe on small lists). Returns (ids int64, dists int32, lims int64 (Q + 1),
     candidates verified (N for a scanned query), summed over the queries)."""
     cdef hm_mih ix
-    _mih_init(&ix, codes, dirs, ids, res, masks, level_start, b)
+    _mih_init(&ix, codes, dirs, packed, masks, level_start, b)
     cdef Py_ssize_t nq = queries.shape[0], i
     cdef hm_vec vec
     vec.data = NULL
@@ -741,13 +735,13 @@ def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
 
 
 def mih_plan(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
-             const uint32_t[:, ::1] ids, const uint8_t[:, ::1] res,
+             const uint32_t[:, ::1] packed,
              const uint32_t[::1] masks, const uint32_t[::1] level_start, int b,
              const uint8_t[::1] query, int radius):
     """The probe plan for one query, without the scan shortcut: (s_t per table, -1 = skipped,
     or None when only a scan can answer; expected candidate count)."""
     cdef hm_mih ix
-    _mih_init(&ix, codes, dirs, ids, res, masks, level_start, b)
+    _mih_init(&ix, codes, dirs, packed, masks, level_start, b)
     cdef hm_qstate *st = <hm_qstate *>malloc(sizeof(hm_qstate))
     cdef signed char s[64]
     cdef double total, cands = 0

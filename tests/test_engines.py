@@ -281,10 +281,10 @@ def test_memmap_not_copied(tmp_path, rng):
     eng = MultiIndexEngine(mm, max_radius=31)
     assert np.shares_memory(eng._codes, mm)
     # 10k PDQ codes: 11 tables of 23-bit chunks, prefix P clamped up to b - 8 = 15, so per
-    # table a (2**15 + 1)-entry uint32 directory, a uint32 id and a uint8 residue per entry,
-    # plus the 2**15 prefix masks and their P + 2 level starts.
+    # table a (2**15 + 1)-entry uint32 directory and one uint32 (row, residue) word per
+    # entry, plus the 2**15 prefix masks and their P + 2 level starts.
     assert (eng.chunk_bits, eng.ntables, eng.prefix_bits) == (23, 11, 15)
-    assert eng.memory_bytes() == (codes.nbytes + 11 * (2**15 + 1) * 4 + 11 * 10_000 * (4 + 1)
+    assert eng.memory_bytes() == (codes.nbytes + 11 * (2**15 + 1) * 4 + 11 * 10_000 * 4
                                   + 2**15 * 4 + 17 * 4)
     q = queries_near(rng, codes, 10, 20)
     assert_same(eng.range_search(q, 31), expected(distances(codes, q), 31))
