@@ -551,10 +551,8 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
     """Who scanned what against which lists, with which settings and outcome counts. No
     hash values and no image data."""
     store = matcher.store
-    lists = [{"name": l.name, "version": l.version, "entries": l.entries} for l in store.lists()]
-    sources = {row[0]: row[1] for row in store._query("SELECT name, source_sha256 FROM lists")}
-    for entry in lists:
-        entry["source_sha256"] = sources.get(entry["name"])
+    lists = [{"name": l.name, "version": l.version, "entries": l.entries, "source_sha256": l.source_sha256}
+             for l in store.lists()]
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in this environment

@@ -93,6 +93,7 @@ class ListInfo:
     source_format: str | None
     entries: int
     disabled: int
+    source_sha256: str | None = None  # of the file the list was imported from
 
 
 @dataclass(frozen=True)
@@ -271,8 +272,8 @@ class Store:
 
     def lists(self) -> list[ListInfo]:
         rows = self._query(
-            "SELECT l.name, l.version, l.imported_at, l.source_format, COUNT(e.id), COALESCE(SUM(e.disabled), 0)"
-            " FROM lists l LEFT JOIN entries e ON e.list_name = l.name GROUP BY l.name ORDER BY l.name")
+            "SELECT l.name, l.version, l.imported_at, l.source_format, COUNT(e.id), COALESCE(SUM(e.disabled), 0),"
+            " l.source_sha256 FROM lists l LEFT JOIN entries e ON e.list_name = l.name GROUP BY l.name ORDER BY l.name")
         return [ListInfo(*row) for row in rows]
 
     def find(self, algorithm: str, hex_hash: str) -> list[EntryInfo]:
