@@ -65,7 +65,7 @@ from .hashing import usable_cores
 
 __all__ = [
     "AUTO_MAX_CANDIDATE_FRACTION", "AUTO_MIH_MIN_ENTRIES", "ENGINE_KINDS", "Engine",
-    "FlatEngine", "MultiIndexEngine", "build_engine", "mih_layout", "uniform_probe_fraction",
+    "FlatEngine", "MultiIndexEngine", "build_engine", "mih_layout", "mih_tables", "uniform_probe_fraction",
 ]
 
 ENGINE_KINDS = ("auto", "flat", "mih")
@@ -199,7 +199,8 @@ class MultiIndexEngine:
 
     name = "mih"
 
-    def __init__(self, codes: np.ndarray, *, max_radius: int, prefix_bits: int | None = None):
+    def __init__(self, codes: np.ndarray, *, max_radius: int, prefix_bits: int | None = None,
+                 tables: tuple[np.ndarray, np.ndarray] | None = None):
         codes = _check_codes(codes)
         if codes.shape[0] > MAX_ENTRIES:
             raise ConfigurationError(f"at most {MAX_ENTRIES} codes (uint32 ids), not {codes.shape[0]}")
@@ -212,7 +213,17 @@ class MultiIndexEngine:
         if self._n > 1 << (32 - residue_bits):  # a row number must fit beside the residue
             raise ConfigurationError(f"at most {1 << (32 - residue_bits)} codes per multi-index engine "
                                      f"with {residue_bits}-bit residues, not {self._n}")
-        dirs, packed = _build_tables(codes, self.chunk_bits, self.ntables, self.prefix_bits)
+        if tables is None:
+            dirs, packed = _build_tables(codes, self.chunk_bits, self.ntables, self.prefix_bits)
+        else:  # prebuilt by mih_tables() (a store keeps them beside the codes, checksummed)
+            dirs, packed = tables
+            want = {"dirs": (self.ntables, (1 << self.prefix_bits) + 1), "packed": (self.ntables, self._n)}
+            for name, array in (("dirs", dirs), ("packed", packed)):
+                if not (isinstance(array, np.ndarray) and array.dtype == np.uint32 and array.shape == want[name]
+                        and array.flags.c_contiguous):
+                    raise ConfigurationError(f"prebuilt {name} table does not fit these codes: expected uint32 "
+                                             f"{want[name]}, got {getattr(array, 'dtype', type(array))} "
+                                             f"{getattr(array, 'shape', '')}")
         for a in (dirs, packed):
             a.setflags(write=False)
         self._codes = codes  # a reference, never a copy
@@ -222,6 +233,10 @@ class MultiIndexEngine:
 
     def __len__(self) -> int:
         return self._n
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """(dirs, packed): what mih_tables() returns, to persist beside the codes."""
+        return self._dirs, self._packed
 
     def memory_bytes(self) -> int:
         """Codes + directories + packed (row, residue) words + the prefix-mask list (shared by
@@ -318,9 +333,19 @@ def uniform_probe_fraction(nbits: int, radius: int) -> float:
     return min(1.0, best[need])
 
 
-def build_engine(codes: np.ndarray, kind: str = "auto", *, max_radius: int) -> Engine:
+def mih_tables(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The multi-index tables (dirs, packed) for codes, in the default layout, radius-free:
+    build once, store them, and pass them to build_engine(tables=...) to skip the build."""
+    codes = _check_codes(codes)
+    b, m, P = mih_layout(codes.shape[1], codes.shape[0])
+    return _build_tables(codes, b, m, P)
+
+
+def build_engine(codes: np.ndarray, kind: str = "auto", *, max_radius: int,
+                 tables: tuple[np.ndarray, np.ndarray] | None = None) -> Engine:
     """Build an engine over codes (uint8 (N, nbytes), C-contiguous) answering radii up to
-    max_radius. kind: "auto" (see the module docstring), "flat" or "mih"."""
+    max_radius. kind: "auto" (see the module docstring), "flat" or "mih". `tables`:
+    prebuilt multi-index tables from mih_tables(), used when the choice is "mih"."""
     if kind not in ENGINE_KINDS:
         raise ConfigurationError(f"unknown engine kind {kind!r}; expected one of {ENGINE_KINDS}")
     codes = _check_codes(codes)
@@ -332,4 +357,4 @@ def build_engine(codes: np.ndarray, kind: str = "auto", *, max_radius: int) -> E
         kind = "flat" if small or costly else "mih"
     if kind == "flat":
         return FlatEngine(codes, max_radius=max_radius)
-    return MultiIndexEngine(codes, max_radius=max_radius)
+    return MultiIndexEngine(codes, max_radius=max_radius, tables=tables)

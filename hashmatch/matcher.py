@@ -146,7 +146,8 @@ class Matcher:
             if algorithm in CRYPTOGRAPHIC_ALGORITHMS:
                 self._exact[algorithm] = _ExactIndex.build(array.codes)
             else:
-                self._engines[algorithm] = build_engine(array.codes, engine, max_radius=merged[algorithm])
+                self._engines[algorithm] = build_engine(array.codes, engine, max_radius=merged[algorithm],
+                                                        tables=array.mih)
 
     def reload(self) -> "Matcher":
         o = self.options

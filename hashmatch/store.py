@@ -7,6 +7,8 @@
     STORE/<alg>.<gen>.codes          active (not disabled) codes of one algorithm, raw
                                      uint8 rows of HEX_LENGTH/2 bytes
     STORE/<alg>.<gen>.ids            int64 entry ids aligned with the codes
+    STORE/<alg>.<gen>.mih-dirs       the multi-index tables of a perceptual algorithm with
+    STORE/<alg>.<gen>.mih-packed     8,192+ entries (engines.mih_tables), so opening skips the build
 
 Every change writes a new *generation*: new files (temp file, fsync, rename, mode 0600),
 then the manifest is replaced last, which is the commit point. Files of a generation
@@ -36,7 +38,8 @@ import numpy as np
 
 from .errors import HashmatchError
 from .files import atomic_write
-from .hashing import ALGORITHMS, HEX_LENGTH, PDQ_MODES
+from .engines import AUTO_MIH_MIN_ENTRIES, mih_tables
+from .hashing import ALGORITHMS, HEX_LENGTH, PDQ_MODES, PERCEPTUAL_ALGORITHMS
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -119,6 +122,7 @@ class CodeArray:
 
     codes: np.ndarray  # (N, nbytes) uint8
     ids: np.ndarray  # (N,) int64
+    mih: tuple[np.ndarray, np.ndarray] | None = None  # prebuilt multi-index tables (engines.mih_tables)
 
     @classmethod
     def empty(cls, algorithm: str) -> "CodeArray":
@@ -182,7 +186,14 @@ class Store:
         for algorithm, meta in manifest.arrays.items():
             codes = np.frombuffer(_read_verified(root / meta["codes"], manifest.files[meta["codes"]]), np.uint8)
             ids = np.frombuffer(_read_verified(root / meta["ids"], manifest.files[meta["ids"]]), np.int64)
-            arrays[algorithm] = CodeArray(codes.reshape(-1, code_bytes(algorithm)), ids)
+            codes = codes.reshape(-1, code_bytes(algorithm))
+            mih = None
+            if "mih" in meta:
+                m = meta["mih"]
+                dirs = np.frombuffer(_read_verified(root / m["dirs"], manifest.files[m["dirs"]]), np.uint32)
+                packed = np.frombuffer(_read_verified(root / m["packed"], manifest.files[m["packed"]]), np.uint32)
+                mih = (dirs.reshape(m["tables"], -1), packed.reshape(m["tables"], -1))
+            arrays[algorithm] = CodeArray(codes, ids, mih)
         return cls(root, manifest, arrays)
 
     @classmethod
@@ -644,9 +655,11 @@ class _GenerationWriter:
         if sum(c["active"] + c["disabled"] for c in counts.values()) != total:  # a change forgot part of its delta
             raise StoreError("internal error: the code arrays disagree with the database; nothing committed")
         array_meta = {}
+        opened: dict[str, CodeArray] = {}
         for algorithm, array in arrays.items():
             if not len(array.ids):
                 continue
+            tables = None
             entry = {}
             for kind, payload in (("codes", array.codes), ("ids", array.ids)):
                 name = self._name(algorithm, kind)
@@ -656,7 +669,22 @@ class _GenerationWriter:
                 files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
                 entry[kind] = name
             entry["count"] = int(len(array.ids))
+            if algorithm in PERCEPTUAL_ALGORITHMS and len(array.ids) >= AUTO_MIH_MIN_ENTRIES:
+                # The multi-index tables are built here, once per generation, and checked
+                # like every other file on open: opening a 10M store then skips a 3-5 s build.
+                dirs, packed = tables = mih_tables(array.codes)
+                entry["mih"] = {"tables": int(dirs.shape[0])}
+                for kind, payload in (("dirs", dirs), ("packed", packed)):
+                    name = self._name(algorithm, f"mih-{kind}")
+                    blob = memoryview(np.ascontiguousarray(payload)).cast("B")
+                    with atomic_write(self.root / name, "wb") as handle:
+                        handle.write(blob)
+                    files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
+                    entry["mih"][kind] = name
             array_meta[algorithm] = entry
+            for part in (array.codes, array.ids, *(tables or ())):
+                part.setflags(write=False)
+            opened[algorithm] = CodeArray(array.codes, array.ids, tables)
         manifest = Manifest(generation=self.generation, pdq_mode=self.old.pdq_mode, created=self.old.created,
                             updated=_now(), files=files, arrays=array_meta, counts=counts, lists=lists,
                             database=db_name)
@@ -664,7 +692,9 @@ class _GenerationWriter:
             handle.write(manifest.to_json())
         _fsync_dir(self.root)
         self._remove_old_generations(set(files))
-        return Store.open(self.root)
+        # The new generation, from the arrays just written and checksummed (a Store.open
+        # would read and hash them all again: ~3 s at 10M entries).
+        return Store(self.root, manifest, opened)
 
     def _old_array(self, algorithm: str) -> CodeArray:
         meta = self.old.arrays.get(algorithm)
@@ -678,7 +708,7 @@ class _GenerationWriter:
         # Open readers keep their (unlinked) files; POSIX frees them when they close.
         for path in self.root.iterdir():
             if path.name not in keep and path.name not in (MANIFEST, LOCK) and path.is_file() \
-                    and (path.suffix in (".sqlite", ".codes", ".ids")):
+                    and (path.suffix in (".sqlite", ".codes", ".ids", ".mih-dirs", ".mih-packed")):
                 with contextlib.suppress(OSError):
                     path.unlink()
 

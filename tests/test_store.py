@@ -276,3 +276,37 @@ def test_a_list_built_in_memory(store):
     hashes = random_hex(np.random.default_rng(12), 3)
     store = store.import_list(ParsedList.from_hashes("PDQ", hashes, category="ncii"), name="mem", version="1")
     assert sorted((e.hash, e.category) for e in store.iter_entries()) == sorted((h, "ncii") for h in hashes)
+
+
+def test_large_lists_keep_their_multi_index_tables_checked(store):
+    """From 8,192 entries the writer stores the multi-index tables; the matcher uses them
+    as they are (no rebuild), with answers equal to brute force, and a flipped bit in a
+    table file is refused like any other."""
+    from hashmatch.engines import MultiIndexEngine, mih_tables
+
+    rng = np.random.default_rng(17)
+    codes = rng.integers(0, 256, (12_000, 32), dtype=np.uint8)
+    store = store.import_list(parsed("pdq", [c.tobytes().hex() for c in codes]), name="big", version="1")
+    meta = store.manifest.arrays["pdq"]
+    assert set(meta["mih"]) == {"tables", "dirs", "packed"} and meta["mih"]["dirs"] in store.manifest.files
+    dirs, packed = store.arrays["pdq"].mih
+    fresh = mih_tables(store.arrays["pdq"].codes)
+    assert np.array_equal(dirs, fresh[0]) and np.array_equal(packed, fresh[1])
+    matcher = Matcher(store)
+    engine = matcher._engines["pdq"]
+    assert isinstance(engine, MultiIndexEngine) and np.shares_memory(engine.tables()[1], packed)
+    for q in codes[rng.integers(0, 12_000, 20)]:
+        q = q.copy()
+        q[rng.integers(0, 32, 3)] ^= 0xFF
+        d = np.bitwise_count(codes ^ q).sum(axis=1)
+        got = matcher.match_hashes({"pdq": q.tobytes().hex()})
+        assert sorted(m.distance for m in got.matches) == sorted(d[d <= 31].tolist())
+    with pytest.raises(Exception, match="does not fit"):
+        MultiIndexEngine(codes[:100], max_radius=31, tables=(dirs, packed))
+    path = store.path / meta["mih"]["packed"]
+    os.chmod(path, 0o600)
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreIntegrityError, match="checksum"):
+        Store.open(store.path)
