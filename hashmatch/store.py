@@ -29,6 +29,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from itertools import repeat
@@ -627,6 +628,14 @@ class _GenerationWriter:
                     db.executescript(SCHEMA)
                 delta = apply(db)
                 db.commit()
+                arrays = {a: _apply_delta(self._old_array(a), delta, a) for a in ALGORITHMS}
+                # The multi-index tables of large perceptual lists are built once per
+                # generation and checked like every other file on open (opening a 10M store
+                # then skips a 3-5 s build); they build while the database is synced and hashed.
+                builder = ThreadPoolExecutor(1, thread_name_prefix="hashmatch-store-mih")
+                pending_tables = {a: builder.submit(mih_tables, arrays[a].codes) for a in PERCEPTUAL_ALGORITHMS
+                                  if len(arrays[a].ids) >= AUTO_MIH_MIN_ENTRIES}
+                builder.shutdown(wait=False)
                 # Active counts come from the arrays; disabled ones from a partial index; the
                 # total checks that the change's delta agrees with the database (cheap: a
                 # count over the narrowest index, not a scan of 10M rows).
@@ -650,7 +659,6 @@ class _GenerationWriter:
                 os.unlink(temp)
             raise
         files[db_name] = {"sha256": digest.hexdigest(), "bytes": size}
-        arrays = {a: _apply_delta(self._old_array(a), delta, a) for a in ALGORITHMS}
         counts = {a: {"active": int(len(arrays[a].ids)), "disabled": int(disabled.get(a, 0))} for a in ALGORITHMS}
         if sum(c["active"] + c["disabled"] for c in counts.values()) != total:  # a change forgot part of its delta
             raise StoreError("internal error: the code arrays disagree with the database; nothing committed")
@@ -660,27 +668,14 @@ class _GenerationWriter:
             if not len(array.ids):
                 continue
             tables = None
-            entry = {}
-            for kind, payload in (("codes", array.codes), ("ids", array.ids)):
-                name = self._name(algorithm, kind)
-                blob = np.ascontiguousarray(payload).tobytes()
-                with atomic_write(self.root / name, "wb") as handle:
-                    handle.write(blob)
-                files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
-                entry[kind] = name
-            entry["count"] = int(len(array.ids))
-            if algorithm in PERCEPTUAL_ALGORITHMS and len(array.ids) >= AUTO_MIH_MIN_ENTRIES:
-                # The multi-index tables are built here, once per generation, and checked
-                # like every other file on open: opening a 10M store then skips a 3-5 s build.
-                dirs, packed = tables = mih_tables(array.codes)
-                entry["mih"] = {"tables": int(dirs.shape[0])}
-                for kind, payload in (("dirs", dirs), ("packed", packed)):
-                    name = self._name(algorithm, f"mih-{kind}")
-                    blob = memoryview(np.ascontiguousarray(payload)).cast("B")
-                    with atomic_write(self.root / name, "wb") as handle:
-                        handle.write(blob)
-                    files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
-                    entry["mih"][kind] = name
+            entry: dict[str, Any] = {"codes": self._write_array(algorithm, "codes", array.codes, files),
+                                     "ids": self._write_array(algorithm, "ids", array.ids, files),
+                                     "count": int(len(array.ids))}
+            if algorithm in pending_tables:
+                dirs, packed = tables = pending_tables[algorithm].result()
+                entry["mih"] = {"tables": int(dirs.shape[0]),
+                                "dirs": self._write_array(algorithm, "mih-dirs", dirs, files),
+                                "packed": self._write_array(algorithm, "mih-packed", packed, files)}
             array_meta[algorithm] = entry
             for part in (array.codes, array.ids, *(tables or ())):
                 part.setflags(write=False)
@@ -695,6 +690,16 @@ class _GenerationWriter:
         # The new generation, from the arrays just written and checksummed (a Store.open
         # would read and hash them all again: ~3 s at 10M entries).
         return Store(self.root, manifest, opened)
+
+    def _write_array(self, algorithm: str, kind: str, payload: np.ndarray, files: dict[str, dict[str, Any]]) -> str:
+        """Write one array file of this generation (atomic, 0600), record its checksum in
+        `files`, return its name."""
+        name = self._name(algorithm, kind)
+        blob = memoryview(np.ascontiguousarray(payload)).cast("B")
+        with atomic_write(self.root / name, "wb") as handle:
+            handle.write(blob)
+        files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
+        return name
 
     def _old_array(self, algorithm: str) -> CodeArray:
         meta = self.old.arrays.get(algorithm)
