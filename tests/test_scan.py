@@ -326,3 +326,22 @@ def test_a_worker_killed_mid_scan_costs_at_most_its_current_file(tree):
     crashed = [p for p, r in results if (r.get("error") or {}).get("code") == "worker_crashed"]
     assert len(crashed) <= 1 and replaced >= 1
     assert sum("result" in r for _, r in results) >= len(paths) - 1
+
+
+def test_csv_report_resumes_after_a_cut(tree, tmp_path):
+    import csv
+
+    full, cut = tmp_path / "full.csv", tmp_path / "cut.csv"
+    args = [tree["data"] / "originals", "--list", tree["list"], "--format", "csv", "--quiet"]
+    run_scan(*args, "--report", full)
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # mid-row, as a power cut leaves it
+    run_scan(*args, "--report", cut, "--resume")
+
+    def rows(path):
+        got = list(csv.DictReader(path.open(newline="")))
+        assert got[-1]["status"] == "summary" and sum(r["status"] == "summary" for r in got) == 1
+        return sorted((r["path"], r["status"], r["sha256"], r["matches"]) for r in got[:-1])
+
+    assert rows(cut) == rows(full) and len(rows(full)) == N_ORIGINALS
+    assert json.loads(list(csv.DictReader(cut.open(newline="")))[-1]["summary"])["resumed_rows"] > 0
