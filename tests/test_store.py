@@ -310,3 +310,16 @@ def test_large_lists_keep_their_multi_index_tables_checked(store):
     path.write_bytes(bytes(data))
     with pytest.raises(StoreIntegrityError, match="checksum"):
         Store.open(store.path)
+
+
+@pytest.mark.parametrize("n", [249, 250, 251, 507])
+def test_bulk_insert_batches_keep_every_row_and_its_metadata(store, n):
+    rng = np.random.default_rng(n)
+    hashes = random_hex(rng, n)
+    p = parsed("pdq", hashes)
+    p.categories = [f"c{i % 3}" for i in range(n)]  # bound per row, not a literal
+    p.tags = [("a", f"t{i % 2}") for i in range(n)]
+    store = store.import_list(p, name="L", version="1")
+    got = [(e.hash, e.category, e.entry_id, e.tags) for e in store.iter_entries()]
+    assert got == [(h, f"c{i % 3}", f"e{i}", ("a", f"t{i % 2}")) for i, h in enumerate(hashes)]
+    store.check_consistency()
