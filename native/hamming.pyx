@@ -14,7 +14,7 @@ bits t*b .. t*b + b - 1. Table t sorts the rows by their chunk t: the key's top 
 "prefix") index a directory ``dirs[t, p] .. dirs[t, p+1]`` (CSR offsets, uint32, 2**P + 1
 per table) and, per entry, ``packed[t, i]`` = (row << R) | residue, one uint32 holding the
 row number and the low R = b - P key bits (the "residue"), so a bucket is one contiguous
-run of words (N <= 2**(32 - R): 2**29 for PDQ). P is chosen from N (a directory bucket holds ~8-32 rows
+run of words (N <= 2**(32 - R): up to 2**31 for PDQ). P is chosen from N (a directory bucket holds ~4-8 rows
 on uniform data) with R <= 8. ``masks`` (2**P uint32) lists the prefix XOR masks by
 popcount: masks[level_start[d] .. level_start[d+1]) all have popcount d. Built by a
 counting sort on the prefix in O(N * m) without the GIL; order inside a bucket is by row.

@@ -351,3 +351,12 @@ def test_bad_arguments(rng):
                      np.asfortranarray(uniform_codes(rng, 3, 32)), list(q)):
             with pytest.raises(ConfigurationError):
                 eng.range_search(badq, 10)
+
+
+def test_prebuilt_tables_keep_the_layout_they_were_built_with(rng):
+    codes = uniform_codes(rng, 20_000, 32)
+    built = MultiIndexEngine(codes, max_radius=31, prefix_bits=16)
+    reused = MultiIndexEngine(codes, max_radius=31, tables=built.tables())
+    assert reused.prefix_bits == 16 != MultiIndexEngine(codes, max_radius=31).prefix_bits
+    q = queries_near(rng, codes, 30, 24)
+    assert_same(reused.range_search(q, 31), expected(distances(codes, q), 31))
