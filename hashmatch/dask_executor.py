@@ -96,13 +96,9 @@ def scan_shard(spec: MatchSpec, job: HashJob, timeout_s: float, paths: list[str]
     """Runs on a Dask worker: the rows of one shard, and (worker, files, busy seconds)."""
     started = time.monotonic()
     matcher = _matcher(spec)
-    rows = []
     if mp.current_process().daemon:  # no subprocesses allowed: hash here
-        hasher = matcher.hasher.__class__(job.algorithms, pdq_mode=job.pdq_mode, dihedral=job.dihedral,
-                                          limits=job.limits, exif_transpose=job.exif_transpose,
-                                          trim_borders=job.trim_borders)
-        for path in paths:
-            rows.append(_row(path, hash_file(path, hasher, job.limits), matcher))
+        hasher = job.hasher()
+        rows = [_row(path, hash_file(path, hasher), matcher) for path in paths]
     else:
         pools = _POOLS.__dict__.setdefault("pools", {})
         pool = pools.get((job, timeout_s))

@@ -134,6 +134,10 @@ class HashJob:
     memory_limit: int | None
     trim_borders: bool = False
 
+    def hasher(self) -> Hasher:
+        return Hasher(self.algorithms, pdq_mode=self.pdq_mode, dihedral=self.dihedral, limits=self.limits,
+                      exif_transpose=self.exif_transpose, trim_borders=self.trim_borders)
+
 
 def _error_record(exc: BaseException) -> dict[str, Any]:
     code = getattr(exc, "code", None) or ("out_of_memory" if isinstance(exc, MemoryError) else "internal")
@@ -143,13 +147,13 @@ def _error_record(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "code": code, "message": message}
 
 
-def hash_file(path: str, hasher: Hasher, limits: DecodeLimits) -> dict[str, Any]:
+def hash_file(path: str, hasher: Hasher) -> dict[str, Any]:
     """Read one file, then its size, sha256 and hashes: {"size", "sha256", "result"} or
     {"size", "sha256", "error"} (size/sha256 absent when the file could not be read)."""
     import hashlib
 
     try:
-        data = read_input_file(path, limits)
+        data = read_input_file(path, hasher.limits)
     except ImageError as exc:
         return {"error": _error_record(exc)}
     record: dict[str, Any] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -165,8 +169,7 @@ def hash_file(path: str, hasher: Hasher, limits: DecodeLimits) -> dict[str, Any]
 def _worker_main(conn: Connection, job: HashJob) -> None:
     """A worker process: hash each path received until told to stop (None)."""
     _keep_freed_memory()
-    hasher = Hasher(job.algorithms, pdq_mode=job.pdq_mode, dihedral=job.dihedral, limits=job.limits,
-                    exif_transpose=job.exif_transpose, trim_borders=job.trim_borders)
+    hasher = job.hasher()
     _warm_up(hasher)
     if job.memory_limit:
         # The limit is what one file may add on top of the worker's own footprint (the
@@ -185,7 +188,7 @@ def _worker_main(conn: Connection, job: HashJob) -> None:
         if path is None:
             return
         try:
-            record = hash_file(path, hasher, job.limits)
+            record = hash_file(path, hasher)
         except BaseException as exc:  # noqa: BLE001 - anything odd becomes this file's row
             record = {"error": _error_record(exc)}
         conn.send(record)
