@@ -30,7 +30,7 @@ from PIL import Image
 
 from .errors import ConfigurationError, ImageError
 from .files import atomic_write
-from .hashing import Hasher, trim_uniform_border, usable_cores
+from .hashing import Hasher, usable_cores
 from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS
 from .transforms import BUILTIN, DEFAULT, Transform
 
@@ -50,7 +50,7 @@ _TRANSFORMS: dict[str, Transform] = {}  # set before the pool forks; workers inh
 
 
 def _hashers() -> tuple[Hasher, Hasher]:
-    return (Hasher(("pdq", "phash", "dhash", "ahash"), dihedral=True),
+    return (Hasher(("pdq", "phash", "dhash", "ahash"), dihedral=True, trim_borders=True),
             Hasher(("pdq",), pdq_mode="cimg512", dihedral=True))
 
 
@@ -69,6 +69,10 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
         "ahash": (d([a.hashes["ahash"]]), None),
     }
     out["pdq:full+trim"] = out["pdq:full"]
+    if a.pdq_trimmed is not None and a.pdq_trimmed_quality >= DEFAULT_PDQ_QUALITY_GATE:
+        # The trimmed PDQ is one more variant of the query (Matcher(trim_borders=True)).
+        out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([a.pdq_trimmed])]),
+                                max(a.pdq_quality, a.pdq_trimmed_quality))
     return out
 
 
@@ -92,20 +96,9 @@ def _work(job: _Job) -> tuple[int, dict[str, Any] | None, dict[str, dict[str, An
     for name, transform in _TRANSFORMS.items():
         made = transform(original.copy(), rng)
         try:
-            codes = _codes(full, cimg, made)
+            copies[name] = _codes(full, cimg, made)
         except ImageError:
             continue  # e.g. a resize below the minimum size: no copy to evaluate
-        image = made if isinstance(made, Image.Image) else Image.open(io.BytesIO(made))
-        trimmed = trim_uniform_border(image)
-        if trimmed is not None:
-            try:
-                extra = full.hash(trimmed)
-            except ImageError:
-                extra = None
-            if extra is not None and extra.pdq_quality >= DEFAULT_PDQ_QUALITY_GATE:
-                stacked = np.vstack([codes["pdq:full"][0], np.frombuffer(bytes.fromhex(extra.hashes["pdq"]), np.uint8)])
-                codes["pdq:full+trim"] = (stacked, max(codes["pdq:full"][1], extra.pdq_quality))
-        copies[name] = codes
     return job.index, base, copies, None
 
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 from hashmatch import Hasher
 from hashmatch.cli import main
-from hashmatch.evaluate import evaluate, trim_uniform_border, write_outputs
+from hashmatch.evaluate import evaluate, write_outputs
+from hashmatch.hashing import trim_uniform_border
 from hashmatch.synthetic import scene
 from hashmatch.transforms import BUILTIN, pad
 
