@@ -197,14 +197,9 @@ class Matcher:
         for name, value in hashes.items():
             if name not in HEX_LENGTH:
                 raise ConfigurationError(f"unknown algorithm {name!r}")
-            text = value.strip().lower()
-            if len(text) != HEX_LENGTH[name] or any(c not in "0123456789abcdef" for c in text):
-                raise ConfigurationError(f"{name} hash must be {HEX_LENGTH[name]} hex digits")
-            clean[name] = text
-        extra = {**(pdq_dihedral or {}), **({"trimmed": pdq_trimmed} if pdq_trimmed else {})}
-        for name, value in extra.items():
-            if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
-                raise ConfigurationError(f"PDQ variant {name} must be 64 hex digits")
+            clean[name] = _hex(value.strip(), HEX_LENGTH[name], f"{name} hash")
+        for name, value in {**(pdq_dihedral or {}), **({"trimmed": pdq_trimmed} if pdq_trimmed else {})}.items():
+            _hex(value, HEX_LENGTH["pdq"], f"PDQ variant {name}")
         return self._match_one(clean, pdq_quality, self._variants(pdq_dihedral, pdq_trimmed, pdq_trimmed_quality))
 
     def _variants(self, dihedral: Mapping[str, str] | None, trimmed: str | None,
@@ -269,6 +264,14 @@ class Matcher:
         return Match(algorithm=algorithm, distance=distance, threshold=threshold, list_name=entry.list_name,
                      list_version=entry.list_version, category=entry.category, entry_id=entry.entry_id,
                      store_id=store_id, variant=variant, query_quality=quality if algorithm == "pdq" else None)
+
+
+def _hex(value: Any, length: int, what: str) -> str:
+    """`value` as lowercase hex of `length` digits, or a ConfigurationError naming `what`."""
+    text = value.lower() if isinstance(value, str) else ""
+    if len(text) != length or any(c not in "0123456789abcdef" for c in text):
+        raise ConfigurationError(f"{what} must be {length} hex digits")
+    return text
 
 
 def open_matcher(path: str, **options: Any) -> Matcher:
