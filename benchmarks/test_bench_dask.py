@@ -15,16 +15,14 @@ subprocess, inside it. Shards of SHARD files.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
 
 from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
-from hashmatch.lists import ParsedList  # noqa: E402
+from hashmatch.bench import random_pdq_store  # noqa: E402
 from hashmatch.matcher import Matcher  # noqa: E402
 from hashmatch.scan import LocalExecutor, ScanOptions, scan  # noqa: E402
-from hashmatch.store import Store  # noqa: E402
 
 FILES = 600
 SHARD = 50
@@ -41,10 +39,7 @@ def files(tmp_path_factory, make_jpegs):
 
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory):
-    rng = np.random.default_rng(3)
-    hexes = [bytes(r).hex() for r in rng.integers(0, 256, (ENTRIES, 32), dtype=np.uint8)]
-    store = Store.create(tmp_path_factory.mktemp("dask-store") / "s")
-    return Matcher(store.import_list(ParsedList.from_hashes("pdq", hexes), name="b", version="1"))
+    return Matcher(random_pdq_store(tmp_path_factory.mktemp("dask-store") / "s", ENTRIES, seed=3))
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1w", "2w"])

@@ -19,14 +19,12 @@ whole folder into a fresh report; the worker processes start inside the timed re
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from hashmatch import Hasher
-from hashmatch.lists import ParsedList
+from hashmatch.bench import random_pdq_store
 from hashmatch.matcher import Matcher
 from hashmatch.scan import ScanOptions, scan
-from hashmatch.store import Store
 
 SCAN_FILES = 1000
 LIST_ENTRIES = 1_000_000
@@ -42,13 +40,10 @@ def scan_dir(tmp_path_factory, make_jpegs):
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory, scan_dir):
     _, paths = scan_dir
-    rng = np.random.default_rng(5)
-    hexes = [bytes(r).hex() for r in rng.integers(0, 256, (LIST_ENTRIES, 32), dtype=np.uint8)]
     hasher = Hasher(("pdq",))
-    hexes += [hasher.hash(p).hashes["pdq"] for p in paths[::10]]
-    parsed = ParsedList.from_hashes("pdq", hexes, category="bench")
-    store = Store.create(tmp_path_factory.mktemp("scan-store") / "store").import_list(parsed, name="bench", version="1")
-    return Matcher(store)
+    found = [hasher.hash(p).hashes["pdq"] for p in paths[::10]]
+    return Matcher(random_pdq_store(tmp_path_factory.mktemp("scan-store") / "store", LIST_ENTRIES, seed=5,
+                                    extra=found, category="bench"))
 
 
 def _scan(matcher, folder, tmp_path, workers: int):

@@ -201,19 +201,26 @@ def bench_matching(sizes: Sequence[int], compare: bool, step: Callable[[str], No
     return rows
 
 
-def bench_scan(paths: Sequence[str], step: Callable[[str], None], entries: int = 100_000) -> list[dict[str, Any]]:
+def random_pdq_store(path: str | os.PathLike, entries: int, *, seed: int, extra: Sequence[str] = (),
+                     category: str | None = None):
+    """A new store at `path` holding one list ("bench") of `entries` uniform random PDQ
+    hashes plus the `extra` hex hashes (e.g. of images a benchmark will find)."""
     from .lists import ParsedList
-    from .matcher import Matcher
-    from .scan import ScanOptions, scan
     from .store import Store
 
+    codes = np.random.default_rng(seed).integers(0, 256, (entries, 32), dtype=np.uint8).tobytes().hex()
+    hexes = [codes[64 * i:64 * i + 64] for i in range(entries)] + list(extra)
+    return Store.create(path).import_list(ParsedList.from_hashes("pdq", hexes, category=category),
+                                          name="bench", version="1")
+
+
+def bench_scan(paths: Sequence[str], step: Callable[[str], None], entries: int = 100_000) -> list[dict[str, Any]]:
+    from .matcher import Matcher
+    from .scan import ScanOptions, scan
+
     step("scan")
-    rng = np.random.default_rng(2)
-    hexes = [bytes(r).hex() for r in rng.integers(0, 256, (entries, 32), dtype=np.uint8)]
-    parsed = ParsedList.from_hashes("pdq", hexes)
     with tempfile.TemporaryDirectory(prefix="hashmatch-bench-") as tmp:
-        store = Store.create(os.path.join(tmp, "store")).import_list(parsed, name="bench", version="1")
-        matcher = Matcher(store)
+        matcher = Matcher(random_pdq_store(os.path.join(tmp, "store"), entries, seed=2))
         folder = os.path.commonpath([os.path.dirname(p) for p in paths])
         t = time.perf_counter()
         summary = scan([folder], matcher, os.path.join(tmp, "report.jsonl"), ScanOptions())
