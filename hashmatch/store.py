@@ -545,17 +545,20 @@ def _ids(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> np.nda
 
 def _rows_as_arrays(db: sqlite3.Connection, ids: np.ndarray) -> dict[str, CodeArray]:
     """The (id, code) rows of the given entries, per algorithm, ordered by id."""
-    out: dict[str, CodeArray] = {}
+    rows: dict[str, tuple[list[int], list[bytes]]] = {}
     wanted = ids.tolist()
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
         for algorithm, entry_id, blob in db.execute(
-                f"SELECT algorithm, id, hash FROM entries WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                chunk):
-            got = out.setdefault(algorithm, CodeArray(np.zeros((0, code_bytes(algorithm)), np.uint8),
-                                                      np.zeros(0, np.int64)))
-            out[algorithm] = CodeArray(np.vstack([got.codes, np.frombuffer(blob, np.uint8)[None]]),
-                                       np.append(got.ids, entry_id))
+                f"SELECT algorithm, id, hash FROM entries WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            got = rows.setdefault(algorithm, ([], []))
+            got[0].append(entry_id)
+            got[1].append(blob)
+    out = {}
+    for algorithm, (entry_ids, blobs) in rows.items():
+        order = np.argsort(np.array(entry_ids, np.int64), kind="stable")
+        codes = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(blobs), code_bytes(algorithm))
+        out[algorithm] = CodeArray(np.ascontiguousarray(codes[order]), np.array(entry_ids, np.int64)[order])
     return out
 
 
