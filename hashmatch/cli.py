@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import warnings
-from collections import Counter
 from contextlib import nullcontext
 from typing import IO, Any, Iterator
 
@@ -186,15 +185,11 @@ def list_import(files, store_path, name, list_version, category, algorithm, list
     try:
         store = Store.open_or_create(store_path, pdq_mode=pdq_mode)
         for file in files:
-            parsed = read_list(file, format=list_format, algorithm=algorithm, category=category,
-                               skip_invalid=skip_invalid)
-            digest = _file_sha256(file)
-            list_name = name or os.path.splitext(os.path.basename(file))[0]
-            store = store.import_list(parsed, name=list_name, version=list_version or digest[:12],
-                                      pdq_mode=pdq_mode, source_sha256=digest)
-            counts = ", ".join(f"{n} {a}" for a, n in sorted(Counter(parsed.algorithms).items()))
-            click.echo(f"{list_name}: imported {len(parsed)} entries ({counts}) as version "
-                       f"{list_version or digest[:12]}", err=True)
+            store, parsed, list_name, version = _import_list_file(
+                store, file, name=name, version=list_version, pdq_mode=pdq_mode, format=list_format,
+                algorithm=algorithm, category=category, skip_invalid=skip_invalid)
+            counts = ", ".join(f"{n} {a}" for a, n in sorted(parsed.counts().items()))
+            click.echo(f"{list_name}: imported {len(parsed)} entries ({counts}) as version {version}", err=True)
             if parsed.rejected:
                 report = rejects or f"{file}.rejects.csv"
                 write_rejects(parsed.rejected, report)
@@ -455,9 +450,7 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
             if temp is not None:
                 store = Store.create(os.path.join(temp.name, "store"), pdq_mode=pdq_mode)
                 for file in list_files:
-                    digest = _file_sha256(file)
-                    store = store.import_list(read_list(file), name=os.path.splitext(os.path.basename(file))[0],
-                                              version=digest[:12], source_sha256=digest)
+                    store = _import_list_file(store, file)[0]
             else:
                 store = _open_store(store_path)
             chosen = parse_algorithms(",".join(algorithms)) if algorithms else None
@@ -697,6 +690,19 @@ def _parse_thresholds(specs) -> dict[str, int]:
             raise click.UsageError(f"threshold {spec!r}: expected ALGORITHM=N")
         result[name.strip().lower()] = int(value)
     return result
+
+
+def _import_list_file(store: Store, file: str, *, name: str | None = None, version: str | None = None,
+                      pdq_mode: str | None = None, **read_options) -> tuple[Store, Any, str, str]:
+    """Read a list file and import it: named after the file unless `name`, versioned by
+    the first 12 digits of its sha256 unless `version`. Returns (store, parsed list,
+    name, version)."""
+    parsed = read_list(file, **read_options)
+    digest = _file_sha256(file)
+    name = name or os.path.splitext(os.path.basename(file))[0]
+    version = version or digest[:12]
+    return store.import_list(parsed, name=name, version=version, pdq_mode=pdq_mode, source_sha256=digest), \
+        parsed, name, version
 
 
 def _file_sha256(path: str) -> str:
