@@ -49,7 +49,9 @@ def main() -> None:
 
 def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]:
     if isinstance(outcome, ImageError):
-        return {"path": item.path,
+        # Exact hashes of a file that did not decode are kept beside the error: they still match.
+        return {"path": item.path, **(outcome.file_hashes or {}),
+                **({"size": outcome.file_size} if outcome.file_size is not None else {}),
                 "error": {"type": type(outcome).__name__, "code": outcome.code, "message": str(outcome)}}
     return {"path": item.path, **outcome.to_dict()}
 
@@ -100,7 +102,9 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
     """Hash image files, and every file under folders (recursively).
 
     One record per file: the path and each requested hash under its algorithm name, or
-    an `error` with its type and message. Errors never stop the run.
+    an `error` with its type and message. Exact hashes (md5, sha1, sha256) are taken of
+    every readable file, image or not, and stay in the record beside the error of a file
+    that does not decode. Errors never stop the run.
 
     Exit status: 0 every file hashed, 1 at least one file failed, 2 usage error.
     """
@@ -558,6 +562,8 @@ class _ScanProgress:
 def _summary_text(summary: dict[str, Any]) -> str:
     parts = [f"{summary['files']} files", f"{summary['matched']} matched", f"{summary['no_match']} no match",
              f"{summary['low_quality']} low quality", f"{summary['errors']} errors"]
+    if summary.get("not_decoded"):
+        parts.append(f"{summary['not_decoded']} not decoded as images (matched by exact hashes only)")
     if summary["matched_by_category"]:
         parts.append("by category: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["matched_by_category"].items())))
     rate = f", {summary['files_per_s']} files/s" if summary.get("files_per_s") else ""

@@ -9,6 +9,7 @@ pixel cap again after decoding (GIF frames can grow the canvas).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -88,7 +89,6 @@ class Decoded:
 
     image: Image.Image | None
     array: np.ndarray | None
-    data: bytes | None  # the encoded bytes, when the input had any
     format: str | None
     frame_count: int
     exif_transposed: bool = False
@@ -128,7 +128,24 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def _read_path(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
+#: Bytes read per step when a file is streamed through its exact hashes.
+STREAM_CHUNK = 1 << 20
+#: A file that grows by more than this while being read is refused (it would never end).
+MAX_GROWTH = 64 << 20
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """An input's bytes and their exact hashes (MD5/SHA, of every byte). `data` is None
+    when the input is larger than the decode byte cap: it was streamed through the
+    hashes and never held whole, so exact matching works for files of any size."""
+
+    data: bytes | None
+    size: int
+    digests: dict[str, str]
+
+
+def _open_regular(path: str | os.PathLike) -> tuple[int, os.stat_result]:
     # O_NONBLOCK: opening a FIFO must not hang; the fstat below then rejects it.
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
@@ -138,34 +155,105 @@ def _read_path(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
         raise UnreadableInputError(f"cannot open: {exc.strerror or exc}") from exc
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotARegularFileError("not a regular file (directory, FIFO, socket or device)")
+    except OSError as exc:
+        os.close(fd)
+        raise UnreadableInputError(f"cannot stat: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotARegularFileError("not a regular file (directory, FIFO, socket or device)")
+    return fd, st
+
+
+def _consume(read, first: int, limits: DecodeLimits, digests: dict, growth_limit: int | None) -> tuple[bytes | None, int]:
+    """Read to the end with `read(n)`, feeding every chunk to the digests; keep the bytes
+    while they fit the byte cap (None once they do not; without digests, reading stops
+    there). `first` is the size of the first read: the expected size + 1, so a file read
+    whole costs one allocation and a file that grew is noticed."""
+    kept: list[bytes] | None = []
+    total = 0
+    want = first
+    while True:
+        chunk = read(want)
+        if not chunk:
+            break
+        for digest in digests.values():
+            digest.update(chunk)
+        total += len(chunk)
+        if growth_limit is not None and total > growth_limit:
+            raise UnreadableInputError("the file kept growing while it was read")
+        if kept is not None:
+            if total <= limits.max_bytes:
+                kept.append(chunk)
+            else:
+                kept = None  # over the cap: from here on the bytes are only hashed
+        if kept is None and not digests:
+            break
+        want = STREAM_CHUNK
+    if kept is None:
+        return None, total
+    return (kept[0] if len(kept) == 1 else b"".join(kept)), total
+
+
+def read_content(source: Source, limits: DecodeLimits, algorithms: tuple[str, ...] | list[str]) -> FileContent:
+    """The bytes of `source` (a path, bytes or binary file) and their exact hashes.
+
+    Unlike decoding, exact hashing has no byte cap: a file over `limits.max_bytes` is
+    streamed through the hashes in STREAM_CHUNK pieces (its `data` is then None). Raises
+    NotARegularFileError / UnreadableInputError when the bytes cannot be read at all, and
+    InputTypeError for a PIL.Image or an array (no file bytes)."""
+    digests = {a: hashlib.new(a) for a in algorithms}
+    if isinstance(source, (np.ndarray, Image.Image)):
+        kind = "an array" if isinstance(source, np.ndarray) else "a PIL.Image"
+        raise InputTypeError(f"cryptographic hashes need the encoded file bytes; {kind} has none")
+    if isinstance(source, (str, os.PathLike)):
+        fd, st = _open_regular(source)
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                first = st.st_size + 1 if st.st_size <= limits.max_bytes else STREAM_CHUNK
+                data, size = _consume(handle.read, first, limits, digests, st.st_size + MAX_GROWTH)
+        except OSError as exc:
+            raise UnreadableInputError(f"cannot read: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        size = len(data)
+        for digest in digests.values():
+            digest.update(data)
+        if size > limits.max_bytes:
+            data = None
+    elif hasattr(source, "read"):
+        def read(n: int) -> bytes:
+            chunk = source.read(n)
+            if not isinstance(chunk, (bytes, bytearray)):
+                raise InputTypeError("file objects must be opened in binary mode")
+            return bytes(chunk)
+        try:
+            data, size = _consume(read, min(limits.max_bytes + 1, STREAM_CHUNK * 16), limits, digests, None)
+        except OSError as exc:
+            raise UnreadableInputError(f"cannot read: {exc}") from exc
+    else:
+        raise InputTypeError(
+            f"cannot hash a {type(source).__name__}: expected a path, bytes, a binary file, "
+            "a PIL.Image or a uint8 numpy array"
+        )
+    return FileContent(data, size, {a: d.hexdigest() for a, d in digests.items()})
+
+
+def _read_path(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
+    fd, st = _open_regular(path)
+    try:
         if st.st_size > limits.max_bytes:
             raise InputTooLargeError(f"{st.st_size} bytes exceeds the byte cap of {limits.max_bytes}")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            # read(n) allocates n bytes up front: ask for the file's size (+1 to notice
-            # growth), never for the whole byte cap, then follow a growing file in chunks.
-            parts = [fh.read(min(st.st_size, limits.max_bytes) + 1)]
-            total = len(parts[0])
-            while total > st.st_size and total <= limits.max_bytes:
-                chunk = fh.read(min(1 << 20, limits.max_bytes + 1 - total))
-                if not chunk:
-                    break
-                parts.append(chunk)
-                total += len(chunk)
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data, size = _consume(handle.read, st.st_size + 1, limits, {}, None)
     except OSError as exc:
         raise UnreadableInputError(f"cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+    if data is None:
+        raise InputTooLargeError(f"the file grew past the byte cap of {limits.max_bytes} while it was read")
     return data
-
-
-def read_input_file(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
-    """The bytes of a regular file, under the byte cap; typed errors as decode() raises
-    them (a FIFO is never opened for reading). The scan's workers read with this, so
-    size and sha256 come from the very bytes that are hashed."""
-    return _read_path(path, limits)
 
 
 def _read_source(source: Source, limits: DecodeLimits) -> bytes:
@@ -259,28 +347,23 @@ def _check_array(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def decode(source: Source, limits: DecodeLimits, *, exif_transpose: bool = False,
-           need_bytes: bool = False) -> Decoded:
+def decode(source: Source, limits: DecodeLimits, *, exif_transpose: bool = False) -> Decoded:
     """Decode the first frame of `source` within `limits`, or raise an ImageError."""
     if isinstance(source, np.ndarray):
-        if need_bytes:
-            raise InputTypeError("cryptographic hashes need the encoded file bytes; an array has none")
         array = _check_array(source)
-        decoded = Decoded(image=None, array=array, data=None, format=None, frame_count=1)
+        decoded = Decoded(image=None, array=array, format=None, frame_count=1)
     elif isinstance(source, Image.Image):
-        if need_bytes:
-            raise InputTypeError("cryptographic hashes need the encoded file bytes; a PIL.Image has none")
         try:
             source.load()
         except Exception as exc:
             raise CorruptImageError(f"the PIL.Image failed to load: {exc}") from exc
         _check_size(source.width, source.height, limits)
-        decoded = Decoded(image=source, array=None, data=None, format=source.format,
+        decoded = Decoded(image=source, array=None, format=source.format,
                           frame_count=int(getattr(source, "n_frames", 1) or 1))
     else:
         data = _read_source(source, limits)
         image, fmt, frames = _decode_bytes(data, limits)
-        decoded = Decoded(image=image, array=None, data=data, format=fmt, frame_count=frames)
+        decoded = Decoded(image=image, array=None, format=fmt, frame_count=frames)
     if exif_transpose and decoded.image is not None:
         transposed = ImageOps.exif_transpose(decoded.image)
         decoded.exif_transposed = transposed is not decoded.image and transposed.size != (0, 0)

@@ -20,9 +20,17 @@ class ConfigurationError(HashmatchError, ValueError):
 
 
 class ImageError(HashmatchError):
-    """One input could not be hashed. Other inputs are unaffected."""
+    """One input could not be hashed. Other inputs are unaffected.
+
+    When exact hashes (MD5, SHA-1, SHA-256) were asked for and the input's bytes could be
+    read, they were computed before decoding and travel with the error: `file_hashes`
+    (algorithm -> hex) and `file_size` (bytes). A file that is not an image, or a broken
+    one, still has them, and they still match (Matcher.match, scan rows).
+    """
 
     code = "image_error"
+    file_hashes: dict[str, str] | None = None
+    file_size: int | None = None
 
 
 class UnreadableInputError(ImageError):

@@ -14,7 +14,6 @@ The kernels release the GIL; a Hasher is immutable and safe to share between thr
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +24,8 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from . import _dct_hashes, _pdq
-from .decode import Decoded, DecodeLimits, Source, decode
-from .errors import ConfigurationError, ImageError
+from .decode import Decoded, DecodeLimits, Source, decode, read_content
+from .errors import ConfigurationError, ImageError, InputTooLargeError
 
 PERCEPTUAL_ALGORITHMS = ("pdq", "phash", "dhash", "ahash")
 CRYPTOGRAPHIC_ALGORITHMS = ("md5", "sha1", "sha256")
@@ -63,8 +62,8 @@ class HashResult:
     """Everything computed for one input."""
 
     hashes: dict[str, str]  # algorithm -> lowercase hex
-    width: int
-    height: int
+    width: int | None  # None when only exact hashes were asked for (nothing was decoded)
+    height: int | None
     format: str | None  # e.g. "JPEG"; None for PIL.Image/array inputs without one
     mode: str | None  # Pillow mode of the decoded frame; None for arrays
     frame_count: int = 1  # > 1: animated; only the first frame was hashed
@@ -74,6 +73,7 @@ class HashResult:
     exif_transposed: bool = False
     pdq_trimmed: str | None = None  # PDQ after trimming flat borders (trim_borders), when any were
     pdq_trimmed_quality: int | None = None
+    size: int | None = None  # bytes of the input, when it had bytes
 
     @property
     def first_frame_only(self) -> bool:
@@ -82,6 +82,10 @@ class HashResult:
     def to_dict(self) -> dict[str, Any]:
         """Flat, JSON-ready: each hash under its algorithm name, then the image facts."""
         record: dict[str, Any] = dict(self.hashes)
+        if self.size is not None:
+            record["size"] = self.size
+        if self.width is None:  # exact hashes only: the content was not decoded
+            return record
         if self.pdq_quality is not None:
             record["pdq_quality"] = self.pdq_quality
             record["pdq_mode"] = self.pdq_mode
@@ -233,37 +237,65 @@ class Hasher:
         if self.trim_borders and "pdq" not in self.algorithms:
             raise ConfigurationError("border trimming adds a PDQ variant; request the pdq algorithm")
 
-    def hash(self, source: Source) -> HashResult:
+    def hash(self, source: Source, *,
+             on_file_hashes: Callable[[int, dict[str, str]], None] | None = None) -> HashResult:
         """Hash one input (path, bytes, binary file, PIL.Image or uint8 array).
+
+        Exact hashes (MD5/SHA) are taken of the input's bytes first, streamed past the
+        decode byte cap, for any file, image or not; with only exact hashes requested
+        nothing is decoded. If decoding then fails, the ImageError raised carries them
+        (`file_hashes`, `file_size`). `on_file_hashes(size, hashes)` is called as soon as
+        they are known, before decoding starts (the scan's workers report them early, so
+        a file whose decode crashes a worker still gets its exact-hash outcome).
 
         Raises an ImageError subclass for a bad input; nothing else is expected.
         """
-        need_bytes = any(a in CRYPTOGRAPHIC_ALGORITHMS for a in self.algorithms)
-        decoded = decode(source, self.limits, exif_transpose=self.exif_transpose, need_bytes=need_bytes)
+        exact = [a for a in self.algorithms if a in CRYPTOGRAPHIC_ALGORITHMS]
+        size = None
         hashes: dict[str, str] = {}
+        if exact:
+            content = read_content(source, self.limits, exact)
+            size = content.size
+            if on_file_hashes is not None:
+                on_file_hashes(content.size, dict(content.digests))
+            if len(exact) == len(self.algorithms):
+                return HashResult(hashes=dict(content.digests), width=None, height=None, format=None, mode=None,
+                                  size=size)
+            try:
+                if content.data is None:
+                    raise InputTooLargeError(f"{content.size} bytes exceeds the byte cap of {self.limits.max_bytes}"
+                                             " (exact hashes taken of every byte; not decoded)")
+                decoded = decode(content.data, self.limits, exif_transpose=self.exif_transpose)
+            except ImageError as exc:
+                exc.file_hashes, exc.file_size = dict(content.digests), content.size
+                raise
+            hashes = content.digests
+        else:
+            decoded = decode(source, self.limits, exif_transpose=self.exif_transpose)
         quality = dihedral = None
         family = [a for a in self.algorithms if a in ("phash", "dhash", "ahash")]
         family_hashes = _imagehash_family(decoded, family) if family else {}
+        computed: dict[str, str] = {}
         for name in self.algorithms:
             if name == "pdq":
                 pdq, quality = _pdq_hashes(decoded, self.pdq_mode, self.dihedral)
-                hashes["pdq"] = pdq[0]
+                computed["pdq"] = pdq[0]
                 if self.dihedral:
                     dihedral = dict(zip(DIHEDRAL_NAMES, pdq))
             elif name in family_hashes:
-                hashes[name] = family_hashes[name]
+                computed[name] = family_hashes[name]
             else:
-                assert decoded.data is not None
-                hashes[name] = hashlib.new(name, decoded.data).hexdigest()
+                computed[name] = hashes[name]
         trimmed = trimmed_quality = None
         if self.trim_borders:
             trimmed, trimmed_quality = self._trimmed_pdq(decoded)
         width, height = decoded.size
         return HashResult(
-            hashes=hashes, width=width, height=height, format=decoded.format, mode=decoded.mode,
+            hashes=computed, width=width, height=height, format=decoded.format, mode=decoded.mode,
             frame_count=decoded.frame_count, pdq_quality=quality,
             pdq_mode=self.pdq_mode if quality is not None else None, pdq_dihedral=dihedral,
             exif_transposed=decoded.exif_transposed, pdq_trimmed=trimmed, pdq_trimmed_quality=trimmed_quality,
+            size=size,
         )
 
     def _trimmed_pdq(self, decoded: Decoded) -> tuple[str | None, int | None]:

@@ -8,7 +8,7 @@ Thresholds are inclusive (distance <= threshold).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -58,7 +58,10 @@ class Match:
 
 @dataclass(frozen=True)
 class MatchResult:
-    """The outcome for one input: `status` is match, no_match or low_quality."""
+    """The outcome for one input: `status` is match, no_match or low_quality.
+
+    `decode_error` is set when the input's content did not decode (not an image, corrupt,
+    too large): only its exact hashes were matched, and the perceptual ones are missing."""
 
     status: str
     matches: tuple[Match, ...]
@@ -66,6 +69,7 @@ class MatchResult:
     pdq_quality: int | None = None
     gated: tuple[str, ...] = ()  # algorithms not matched because of the quality gate
     image: HashResult | None = None
+    decode_error: ImageError | None = None
 
     @property
     def matched(self) -> bool:
@@ -77,6 +81,9 @@ class MatchResult:
             record["pdq_quality"] = self.pdq_quality
         if self.gated:
             record["gated"] = list(self.gated)
+        if self.decode_error is not None:
+            e = self.decode_error
+            record["decode_error"] = {"type": type(e).__name__, "code": e.code, "message": str(e)}
         record["matches"] = [m.to_dict() for m in self.matches]
         return record
 
@@ -158,15 +165,28 @@ class Matcher:
 
     # -- inputs --------------------------------------------------------------------------
     def match(self, source: Source) -> MatchResult:
-        """Hash one input (any kind the Hasher takes) and match it. Raises ImageError."""
-        image = self.hasher.hash(source)
+        """Hash one input (any kind the Hasher takes) and match it.
+
+        An input whose bytes could be read but do not decode as an image (a video, a
+        PDF, a corrupt JPEG) is still matched by its exact hashes when this matcher has
+        any: the result then carries the decode problem in `decode_error`. Raises the
+        ImageError when there is nothing to match (unreadable, or no exact hashes)."""
+        try:
+            image = self.hasher.hash(source)
+        except ImageError as exc:
+            exact = {a: h for a, h in (exc.file_hashes or {}).items() if a in self.algorithms}
+            if not exact:
+                raise
+            result = self._match_one(exact, None, None)
+            return MatchResult(result.status, result.matches, result.hashes, decode_error=exc)
         queries = dict(image.hashes)
         variants = self._variants(image.pdq_dihedral, image.pdq_trimmed, image.pdq_trimmed_quality)
         result = self._match_one(queries, image.pdq_quality, variants)
         return MatchResult(result.status, result.matches, result.hashes, result.pdq_quality, result.gated, image)
 
     def match_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[MatchResult | ImageError]:
-        """Match many inputs on a thread pool, in input order; bad inputs yield their error."""
+        """Match many inputs on a thread pool, in input order; inputs with nothing to match
+        yield their error (see match())."""
         def one(source: Source) -> MatchResult | ImageError:
             try:
                 return self.match(source)

@@ -4,12 +4,15 @@
 JSON Lines row: ``path``, ``size``, ``sha256``, ``status`` (match, no_match, low_quality,
 error), ``hashes``, ``pdq_quality``, ``image`` (width, height, format, mode, frames),
 ``matches`` (each with algorithm, distance, threshold, list_name, list_version, category,
-entry_id, store_id, variant, query_quality) or ``error`` (type, code, message). The last
-record is ``{"summary": {...}}``.
+entry_id, store_id, variant, query_quality) or ``error`` (type, code, message). A file
+whose content did not decode but whose exact hashes were matched has status match or
+no_match, no ``image``, and ``decode_error`` (type, code, message). The last record is
+``{"summary": {...}}``.
 
 CSV: the same, flattened: ``path,size,sha256,status,<one column per algorithm>,
-pdq_quality,matches,error_type,error_code,error_message,summary``; ``matches`` holds the
-match list as JSON; the last row has status ``summary`` and the summary as JSON.
+pdq_quality,matches,error_type,error_code,error_message,decode_error,summary``;
+``matches`` and ``decode_error`` hold JSON; the last row has status ``summary`` and the
+summary as JSON.
 
 The file is created with mode 0600 and every row is flushed when written (fsync at most
 every FSYNC_INTERVAL_S), so after any interruption the report holds whole rows plus at
@@ -34,7 +37,7 @@ FSYNC_INTERVAL_S = 2.0
 
 def _csv_columns(algorithms: Sequence[str]) -> list[str]:
     return ["path", "size", "sha256", "status", *algorithms, "pdq_quality", "matches", "error_type", "error_code",
-            "error_message", "summary"]
+            "error_message", "decode_error", "summary"]
 
 
 def _complete_lines(path: str) -> list[str]:
@@ -73,6 +76,8 @@ def read_report_rows(path: str, fmt: str = "jsonl") -> Iterator[dict[str, Any]]:
                             "message": row.get("error_message")}
         try:
             out["matches"] = json.loads(row["matches"]) if row.get("matches") else []
+            if row.get("decode_error"):
+                out["decode_error"] = json.loads(row["decode_error"])
         except ValueError:
             continue
         yield out
@@ -134,6 +139,8 @@ class ReportWriter:
         flat.update(row.get("hashes", {}))
         if "matches" in row:
             flat["matches"] = json.dumps(row["matches"])
+        if "decode_error" in row:
+            flat["decode_error"] = json.dumps(row["decode_error"])
         if "error" in row:
             flat.update(error_type=row["error"].get("type"), error_code=row["error"].get("code"),
                         error_message=row["error"].get("message"))

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
-from .decode import DecodeLimits, read_input_file
+from .decode import DecodeLimits
 from .errors import ConfigurationError, ImageError, NotARegularFileError, UnreadableInputError
 from .hashing import Hasher, usable_cores
 from .matcher import Matcher
@@ -45,6 +45,10 @@ DEFAULT_TIMEOUT_S = 60.0
 #: Default memory one file may take in a worker (address space above the worker's own
 #: footprint), in bytes: a 100 MP image needs about 2 GiB on the PDQ path.
 DEFAULT_MEMORY_LIMIT = 4 << 30
+
+#: Slowest read rate a file's time limit allows for (bytes/s): a file is first read whole
+#: through its exact hashes, and a 20 GB video on a USB disk must not time out there.
+READ_RATE = 32 << 20
 
 STATUSES = ("match", "no_match", "low_quality", "error")
 
@@ -147,27 +151,31 @@ def _error_record(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "code": code, "message": message}
 
 
-def hash_file(path: str, hasher: Hasher) -> dict[str, Any]:
-    """Read one file, then its size, sha256 and hashes: {"size", "sha256", "result"} or
-    {"size", "sha256", "error"} (size/sha256 absent when the file could not be read)."""
-    import hashlib
+def hash_file(path: str, hasher: Hasher,
+              on_file_hashes: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Read and hash one file: {"size", "sha256", "file_hashes", "result"} or the same
+    with "error" instead of "result". The exact hashes (file_hashes, always sha256 for the
+    row) come from every byte of any readable file, image or not, and stay in the record
+    when decoding fails; size/sha256/file_hashes are absent only when the file could not
+    be read. `on_file_hashes(facts)` gets them before decoding starts."""
+    facts: dict[str, Any] = {}
+
+    def got(size: int, digests: dict[str, str]) -> None:
+        facts.update(size=size, sha256=digests.get("sha256"), file_hashes=digests)
+        if on_file_hashes is not None:
+            on_file_hashes(dict(facts))
 
     try:
-        data = read_input_file(path, hasher.limits)
-    except ImageError as exc:
-        return {"error": _error_record(exc)}
-    record: dict[str, Any] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    try:
-        record["result"] = hasher.hash(data).to_dict()
-    except ImageError as exc:
-        record["error"] = _error_record(exc)
-    except MemoryError as exc:
-        record["error"] = _error_record(exc)
-    return record
+        result = hasher.hash(path, on_file_hashes=got).to_dict()
+    except (ImageError, MemoryError) as exc:
+        return {**facts, "error": _error_record(exc)}
+    return {**facts, "result": result}
 
 
 def _worker_main(conn: Connection, job: HashJob) -> None:
-    """A worker process: hash each path received until told to stop (None)."""
+    """A worker process: hash each path received until told to stop (None). Before
+    decoding a file it sends {"partial": facts} (size and exact hashes), so the pool can
+    still match those if the decode then crashes or hangs."""
     _keep_freed_memory()
     hasher = job.hasher()
     _warm_up(hasher)
@@ -180,6 +188,10 @@ def _worker_main(conn: Connection, job: HashJob) -> None:
         limit = _address_space_in_use() + job.memory_limit
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn.send("ready")  # the pool starts a file's clock only once its worker is ready
+
+    def partial(facts: dict[str, Any]) -> None:
+        conn.send({"partial": facts})
+
     while True:
         try:
             path = conn.recv()
@@ -188,7 +200,7 @@ def _worker_main(conn: Connection, job: HashJob) -> None:
         if path is None:
             return
         try:
-            record = hash_file(path, hasher)
+            record = hash_file(path, hasher, partial)
         except BaseException as exc:  # noqa: BLE001 - anything odd becomes this file's row
             record = {"error": _error_record(exc)}
         conn.send(record)
@@ -245,6 +257,7 @@ class _Worker:
         child.close()
         self.inflight: deque[str] = deque()  # sent, not yet answered; the head is being hashed
         self.deadline = 0.0  # when the head's time runs out
+        self.partial: dict[str, Any] = {}  # the head's size and exact hashes, once the worker sent them
         self.eof = False  # its pipe has closed (the process is gone)
 
     def kill(self) -> None:
@@ -316,9 +329,9 @@ class WorkerPool:
                         exhausted = path is None
                     if path is None:
                         break
-                    if not worker.inflight:
-                        worker.deadline = time.monotonic() + self.timeout_s
                     worker.inflight.append(path)
+                    if len(worker.inflight) == 1:
+                        self._start_head(worker)
                     try:
                         worker.conn.send(path)
                     except OSError:  # died while waiting: the liveness check below handles it
@@ -339,8 +352,13 @@ class WorkerPool:
                 except (EOFError, OSError):
                     worker.eof = True  # it died: reported by the liveness check below
                     continue
+                if "partial" in record:  # read and exact-hashed; decoding starts now, with its own time
+                    worker.partial = record["partial"]
+                    worker.deadline = time.monotonic() + self.timeout_s
+                    continue
                 path = worker.inflight.popleft()
-                worker.deadline = time.monotonic() + self.timeout_s  # the next file starts now
+                if worker.inflight:
+                    self._start_head(worker)  # the next file starts now
                 if (record.get("error") or {}).get("code") == "out_of_memory":
                     self._replace(worker)  # a process that ran out of memory is not trusted again
                 yield path, record
@@ -354,8 +372,19 @@ class WorkerPool:
                     error = dict(_CRASHED) if dead else {
                         "type": "TimeoutError", "code": "timeout",
                         "message": f"hashing took longer than {self.timeout_s:g} s; the worker was stopped"}
+                    facts = worker.partial  # the exact hashes still match a file whose decode killed its worker
                     self._replace(worker)
-                    yield path, {"error": error}
+                    yield path, {**facts, "error": error}
+
+    def _start_head(self, worker: _Worker) -> None:
+        """The head of the worker's queue starts now: its time limit, plus time to read
+        a large file through its exact hashes (at READ_RATE) before decoding starts."""
+        worker.partial = {}
+        try:
+            size = os.stat(worker.inflight[0]).st_size
+        except OSError:
+            size = 0
+        worker.deadline = time.monotonic() + self.timeout_s + size / READ_RATE
 
     def _await_ready(self, block: bool) -> None:
         """Move workers that finished starting to ready; replace any that died starting."""
@@ -418,6 +447,7 @@ class ScanSummary:
     statuses: Counter = field(default_factory=Counter)
     categories: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    not_decoded: Counter = field(default_factory=Counter)  # decode_error code -> files matched by exact hashes only
     resumed: int = 0  # rows kept from the interrupted run
     elapsed_s: float = 0.0
     workers: int = 0
@@ -434,6 +464,8 @@ class ScanSummary:
         self.statuses[row["status"]] += 1
         if row["status"] == "error":
             self.errors[row["error"]["code"]] += 1
+        elif row.get("decode_error"):
+            self.not_decoded[row["decode_error"].get("code")] += 1
         for category in {m.get("category") or "(none)" for m in row.get("matches", ())}:
             self.categories[category] += 1
 
@@ -442,7 +474,9 @@ class ScanSummary:
         return {"summary": {
             "files": self.files, "matched": self.statuses["match"], "no_match": self.statuses["no_match"],
             "low_quality": self.statuses["low_quality"], "errors": self.statuses["error"],
-            "errors_by_code": dict(self.errors), "matched_by_category": dict(self.categories),
+            "errors_by_code": dict(self.errors),
+            "not_decoded": sum(self.not_decoded.values()), "not_decoded_by_code": dict(self.not_decoded),
+            "matched_by_category": dict(self.categories),
             "resumed_rows": self.resumed, "elapsed_s": round(self.elapsed_s, 3),
             "files_per_s": round(scanned / self.elapsed_s, 2) if self.elapsed_s > 0 else None,
             "workers": self.workers, "workers_replaced": self.workers_replaced,
@@ -519,16 +553,29 @@ def scan(roots: list[str], matcher: Matcher, report_path: str, options: ScanOpti
 
 
 def _row(path: str, record: dict[str, Any], matcher: Matcher) -> dict[str, Any]:
+    """The report row of one file from its worker record, matched in this process.
+
+    A file whose content did not decode (not an image, corrupt, too large, or its decode
+    crashed or timed out) is still matched by the exact hashes of its bytes when the
+    matcher has any: its status is then match or no_match, and `decode_error` says why
+    the perceptual hashes are missing. Without exact hashes to match it is an error row."""
     row: dict[str, Any] = {"path": path}
     for key in ("size", "sha256"):
-        if key in record:
+        if record.get(key) is not None:
             row[key] = record[key]
     if "error" in record:
-        row["status"] = "error"
-        row["error"] = record["error"]
-        return row
+        hashes = {a: h for a, h in (record.get("file_hashes") or {}).items() if a in matcher.algorithms}
+        if not hashes:
+            row["status"] = "error"
+            row["error"] = record["error"]
+            return row
+        return _matched(row, matcher, hashes, {}, decode_error=record["error"])
     result = record["result"]
-    hashes = {a: result[a] for a in matcher.algorithms if a in result}
+    return _matched(row, matcher, {a: result[a] for a in matcher.algorithms if a in result}, result)
+
+
+def _matched(row: dict[str, Any], matcher: Matcher, hashes: dict[str, str], result: dict[str, Any],
+             decode_error: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         matched = matcher.match_hashes(hashes, pdq_quality=result.get("pdq_quality"),
                                        pdq_dihedral=result.get("pdq_dihedral"), pdq_trimmed=result.get("pdq_trimmed"),
@@ -542,7 +589,11 @@ def _row(path: str, record: dict[str, Any], matcher: Matcher) -> dict[str, Any]:
         row["pdq_quality"] = result["pdq_quality"]
     if result.get("pdq_trimmed") is not None:
         row["pdq_trimmed"] = result["pdq_trimmed"]
-    row["image"] = {k: result[k] for k in ("width", "height", "format", "mode", "frames") if k in result}
+    image = {k: result[k] for k in ("width", "height", "format", "mode", "frames") if k in result}
+    if image:
+        row["image"] = image
+    if decode_error is not None:
+        row["decode_error"] = decode_error
     row["matches"] = [m.to_dict() for m in matched.matches]
     return row
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,6 @@ from hashmatch.engines import (
 )
 from hashmatch.errors import ConfigurationError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PDQ_INPUT = SHARED / "pdq-reference" / "pdq" / "data" / "reg-test-input"
-PDQ_TRUTH = SHARED / "pdq-reference" / "expected" / "generated_here_needles_vs_haystack_bruteforce_le32.csv"
 
 RADII_256 = [0, 10, 31, 32, 63]
 RADII_64 = list(range(21))
@@ -159,14 +155,17 @@ def test_64bit(rng, maker):
     check_all(codes, queries, RADII_64, 20)
 
 
-def test_pdq_reference_needles_vs_haystack():
+def test_pdq_reference_needles_vs_haystack(reference):
+    pdq_input = reference / "pdq" / "data" / "reg-test-input"
+    pdq_truth = reference / "expected" / "generated_here_needles_vs_haystack_bruteforce_le32.csv"
+
     def read(path):
         lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
         return np.array([np.frombuffer(bytes.fromhex(ln), np.uint8) for ln in lines])
 
-    needles, haystack = read(PDQ_INPUT / "needles.txt"), read(PDQ_INPUT / "haystack.txt")
+    needles, haystack = read(pdq_input / "needles.txt"), read(pdq_input / "haystack.txt")
     truth: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(needles))}
-    rows = PDQ_TRUTH.read_text().splitlines()[1:]
+    rows = pdq_truth.read_text().splitlines()[1:]
     for line in rows:
         n, h, d = (int(v) for v in line.split(","))
         truth[n].append((h, d))

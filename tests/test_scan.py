@@ -178,13 +178,16 @@ def test_planted_copies_are_found_with_their_evidence(tree, full_scan):
 
 
 def test_hostile_entries_get_typed_error_rows(tree, full_scan):
-    _, rows, _, _ = full_scan
+    _, rows, summary, _ = full_scan
     data = str(tree["data"])
-    codes = {r["path"][len(data) + 1:]: (r.get("error") or {}).get("code") for r in rows}
-    assert codes["hostile/truncated.jpg"] == "truncated"
-    assert codes["hostile/empty.jpg"] == "empty"
-    assert codes["hostile/random.bin"] == "unsupported_format"
-    assert codes["hostile/bomb.png"] == "decompression_bomb"
+    codes = {r["path"][len(data) + 1:]: (r.get("error") or r.get("decode_error") or {}).get("code") for r in rows}
+    statuses = {r["path"][len(data) + 1:]: r["status"] for r in rows}
+    # Readable files that do not decode are still matched by their exact hashes (the list
+    # has an md5): no_match here, with the decode problem kept in the row.
+    for name, code in (("truncated.jpg", "truncated"), ("empty.jpg", "empty"),
+                       ("random.bin", "unsupported_format"), ("bomb.png", "decompression_bomb")):
+        assert codes[f"hostile/{name}"] == code and statuses[f"hostile/{name}"] == "no_match", name
+    assert summary["not_decoded"] == 4 and summary["not_decoded_by_code"]["truncated"] == 1
     assert codes["hostile/pipe.jpg"] == "not_regular_file"
     assert codes["hostile/link.jpg"] == "symlink_not_followed"
     assert codes["nested/loop"] == "symlink_not_followed"
