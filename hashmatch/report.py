@@ -22,7 +22,6 @@ line and any earlier summary (the kept part is rewritten atomically), then appen
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import time
@@ -40,15 +39,56 @@ def _csv_columns(algorithms: Sequence[str]) -> list[str]:
             "error_message", "decode_error", "summary"]
 
 
-def _complete_lines(path: str) -> list[str]:
-    """The report's complete lines (a partial last line, cut by an interruption, is
-    dropped)."""
+def _records(path: str, fmt: str) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The complete records of an existing report: (header text, [(record text, record)]).
+
+    Records are parsed, not judged by physical lines: a CSV field may hold newlines and
+    commas (a hostile file name), and only the csv module knows where its record ends. A
+    record cut by an interruption (a partial last line, or a quoted field left open) is
+    dropped; so is a JSON line that does not parse. Lines split on "\n" only: a name may
+    hold any other line-breaking character."""
     with open(path, "rb") as handle:
         data = handle.read()
     end = data.rfind(b"\n")
-    if end < 0:
-        return []
-    return data[:end + 1].decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    text = data[:end + 1].decode("utf-8", "surrogateescape") if end >= 0 else ""
+    lines = [line + "\n" for line in text.split("\n")[:-1]]
+    records: list[tuple[str, dict[str, Any]]] = []
+    if fmt == "jsonl":
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a damaged line: its file is scanned again
+            if isinstance(record, dict):
+                records.append((line, record))
+        return "", records
+    consumed = 0
+
+    def feed() -> Iterator[str]:
+        nonlocal consumed
+        for line in lines:
+            consumed += 1
+            yield line
+
+    reader = csv.reader(feed(), strict=True)
+    header_text, header, start = "", None, 0
+    try:
+        for fields in reader:
+            chunk = "".join(lines[start:consumed])
+            start = consumed
+            if header is None:
+                header_text, header = chunk, fields
+            elif len(fields) == len(header):
+                records.append((chunk, dict(zip(header, fields))))
+    except csv.Error:
+        pass  # a quoted field left open at the end: the record was cut, its file is scanned again
+    return header_text, records
+
+
+def _is_summary(record: dict[str, Any], fmt: str) -> bool:
+    if fmt == "jsonl":
+        return "summary" in record
+    return record.get("status") == "summary" and not record.get("path")
 
 
 def read_report_rows(path: str, fmt: str = "jsonl") -> Iterator[dict[str, Any]]:
@@ -56,19 +96,11 @@ def read_report_rows(path: str, fmt: str = "jsonl") -> Iterator[dict[str, Any]]:
     least path and status (and error code / match categories for the counts)."""
     if fmt not in REPORT_FORMATS:
         raise ConfigurationError(f"unknown report format {fmt!r}")
-    lines = _complete_lines(path)
-    if fmt == "jsonl":
-        for line in lines:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a damaged line: its file is scanned again
-            if isinstance(row, dict) and "path" in row and "status" in row:
-                yield row
-        return
-    reader = csv.DictReader(io.StringIO("".join(lines), newline=""))
-    for row in reader:
-        if not row.get("path") or row.get("status") in (None, "", "summary"):
+    for _, row in _records(path, fmt)[1]:
+        if _is_summary(row, fmt) or not row.get("path") or row.get("status") in (None, ""):
+            continue
+        if fmt == "jsonl":
+            yield row
             continue
         out: dict[str, Any] = {"path": row["path"], "status": row["status"]}
         if row["status"] == "error":
@@ -104,7 +136,10 @@ class ReportWriter:
                 self._csv.writeheader()
             return
         if resume and os.path.exists(path):
-            kept = [line for line in _complete_lines(path) if not self._is_summary(line)]
+            header, records = _records(path, fmt)
+            kept = [text for text, record in records if not _is_summary(record, fmt)]
+            if kept and header:
+                kept.insert(0, header)
             with atomic_write(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
                 handle.writelines(kept)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if kept or resume else os.O_TRUNC)
@@ -115,11 +150,6 @@ class ReportWriter:
         if self._csv is not None and not kept:
             self._csv.writeheader()
             self._handle.flush()
-
-    def _is_summary(self, line: str) -> bool:
-        if self.fmt == "jsonl":
-            return line.startswith('{"summary"')
-        return ",summary," in line and line.split(",")[0] == ""
 
     def write(self, row: dict[str, Any]) -> None:
         if self._csv is None:
