@@ -76,11 +76,14 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
     return out
 
 
-def _work(job: _Job) -> tuple[int, dict[str, Any] | None, dict[str, dict[str, Any]], str | None]:
-    """Hash original `job.index` and all its transformed copies."""
+def _work(job: _Job) -> tuple[int, dict[str, Any] | None, dict[str, dict[str, Any]], list[str]]:
+    """Hash original `job.index` and all its transformed copies. Returns the notes on what
+    could not be used (the original: base is None; or single copies), never raises: one
+    odd original (a 12x36 clip-art PNG) must not cost the whole evaluation."""
     from .synthetic import scene
 
     full, cimg = _hashers()
+    name_of = job.source if job.source is not None else f"generated scene {job.index}"
     try:
         if job.source is None:
             original = scene(job.seed, job.index)
@@ -89,17 +92,19 @@ def _work(job: _Job) -> tuple[int, dict[str, Any] | None, dict[str, dict[str, An
             original.load()
             original = original.convert("RGB")
         base = _codes(full, cimg, original)
-    except (ImageError, OSError) as exc:
-        return job.index, None, {}, f"{job.source}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - recorded in run.json as skipped, with its reason
+        return job.index, None, {}, [f"{name_of}: {type(exc).__name__}: {exc}"]
     copies: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
     rng = np.random.default_rng([job.seed, job.index, 7])
     for name, transform in _TRANSFORMS.items():
-        made = transform(original.copy(), rng)
         try:
-            copies[name] = _codes(full, cimg, made)
+            copies[name] = _codes(full, cimg, transform(original.copy(), rng))
         except ImageError:
             continue  # e.g. a resize below the minimum size: no copy to evaluate
-    return job.index, base, copies, None
+        except Exception as exc:  # noqa: BLE001 - this copy only; recorded
+            notes.append(f"{name_of}, transform {name}: {type(exc).__name__}: {exc}")
+    return job.index, base, copies, notes
 
 
 @dataclass
@@ -140,10 +145,9 @@ def evaluate(originals: Sequence[str] | None = None, *, generate: int = 0, seed:
     # fork: workers inherit the transforms (user callables need not be picklable); no
     # FAISS index exists in this process, so no OpenMP threads are forked.
     with mp.get_context("fork").Pool(workers or usable_cores()) as pool:
-        for index, base, copies, error in pool.imap_unordered(_work, jobs):
-            if error:
-                skipped.append(error)
-            else:
+        for index, base, copies, notes in pool.imap_unordered(_work, jobs):
+            skipped += notes
+            if base is not None:
                 results[index] = (base, copies)
             if progress:
                 progress(1)

@@ -117,6 +117,8 @@ def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float
     inner = grey[top:bottom]
     spread_cols = inner.max(axis=0) - inner.min(axis=0)
     cols = np.flatnonzero(spread_cols > tolerance)
+    if not len(cols):  # every column is flat within the non-flat rows (a flat box on a flat ground)
+        return None
     left, right = int(cols[0]), int(cols[-1]) + 1
     if (top, bottom, left, right) == (0, h, 0, w):
         return None
@@ -132,8 +134,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         )
     try:
         return image.convert("RGB")
-    except ValueError:  # e.g. premultiplied "La": go through a mode Pillow can convert
-        return image.convert("RGBA").convert("RGB")
+    except ValueError:  # premultiplied "La" converts only to "LA": go through the un-premultiplied mode
+        return image.convert("LA" if image.mode == "La" else "RGBA").convert("RGB")
 
 
 def _to_grey(image: Image.Image) -> Image.Image:

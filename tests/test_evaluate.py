@@ -119,3 +119,28 @@ def test_cli(tmp_path):
     assert "| rotate_90 |" in got.stdout
     bad = CliRunner().invoke(main, ["evaluate", "-o", str(tmp_path / "x"), "--generate", "2", "--transforms", "nope"])
     assert bad.exit_code == 2
+
+
+def test_an_unusable_original_is_skipped_with_its_reason_and_the_run_goes_on(tmp_path):
+    """An odd original (a 12x36 LA clip-art PNG, a flat box on a flat ground, a file that
+    is not an image) is either evaluated or recorded in run.json as skipped with its
+    reason; the evaluation always finishes."""
+    from PIL import ImageDraw
+
+    folder = tmp_path / "originals"
+    folder.mkdir()
+    for i in range(3):
+        scene(9, i).save(folder / f"scene-{i}.png")
+    Image.new("LA", (12, 36), (200, 255)).save(folder / "clip-art.png")
+    box = Image.new("L", (40, 60), 0)
+    ImageDraw.Draw(box).rectangle((5, 5, 34, 54), fill=255)
+    box.save(folder / "box.png")
+    (folder / "not-an-image.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["evaluate", str(folder), "-o", str(out), "--no-plots", "-q", "-w", "1",
+                                       "--transforms", "jpeg_q50,resize_0.5x,pad_10pct"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "run.json").read_text())
+    assert any("not-an-image.png" in reason for reason in run["skipped"])
+    assert run["originals"] == 5  # the three scenes, the clip art and the box
+    assert json.loads((out / "results.json").read_text())

@@ -70,3 +70,47 @@ def test_matcher_searches_the_trimmed_variant_only_when_asked(tmp_path):
     hashed = runner.invoke(main, ["hash", "--trim-borders", str(folder / "framed.png")])
     looked = runner.invoke(main, ["lookup", "--store", str(tmp_path / "s"), "--trim-borders"], input=hashed.stdout)
     assert json.loads(looked.stdout)["matches"][0]["variant"] == "trimmed"
+
+
+MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F", "LAB", "HSV", "La", "RGBa")
+
+
+def _box(mode: str, size: tuple[int, int], inset: int):
+    """A black image of `mode` holding a white rectangle `inset` px in from each edge."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", size, 0)
+    ImageDraw.Draw(image).rectangle((inset, inset, size[0] - 1 - inset, size[1] - 1 - inset), fill=255)
+    return image.convert("RGB").convert(mode) if mode not in ("L", "1") else image.convert(mode)
+
+
+def test_trim_never_raises_on_flat_tiny_or_boxed_images_of_any_mode():
+    """A uniform image, a tiny one, a single colour, and a flat box on a flat ground (after
+    conversion no column differs from the border: the trimmed box used to be empty and
+    raised IndexError out of trim_uniform_border and Hasher(trim_borders=True))."""
+    from PIL import Image
+
+    from hashmatch import ImageError
+    from hashmatch.hashing import _to_rgb
+
+    trimming = Hasher(("pdq",), trim_borders=True)
+    images = []
+    for mode in MODES:
+        for size in ((1, 1), (5, 5), (8, 8), (12, 36), (64, 64)):
+            images.append(Image.new(mode, size))
+        images += [_box(mode, (60, 40), 5), _box(mode, (40, 60), 5), _box(mode, (12, 36), 3)]
+    outcomes = {"hashed": 0, "error": 0}
+    for image in images:
+        trimmed = trim_uniform_border(_to_rgb(image))
+        assert trimmed is None or min(trimmed.size) >= 1
+        try:
+            result = trimming.hash(image)
+        except ImageError:  # e.g. below PDQ's 5-pixel minimum: the only kind of failure allowed
+            outcomes["error"] += 1
+            continue
+        outcomes["hashed"] += 1
+        assert result.pdq_trimmed is None or len(result.pdq_trimmed) == 64
+    assert outcomes["hashed"] >= 6 * len(MODES)
+    # The flat box on a flat ground: nothing is trimmed (a flat box has nothing to hash).
+    assert trim_uniform_border(_box("RGB", (40, 60), 5)) is None
+    assert trim_uniform_border(Image.new("RGB", (40, 60), (255, 0, 0))) is None
