@@ -10,6 +10,7 @@ from .errors import (
     CorruptImageError,
     DecompressionBombError,
     EmptyInputError,
+    FileChangedError,
     HashmatchError,
     ImageError,
     ImageTooSmallError,
@@ -41,7 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALGORITHMS", "DEFAULT_FORMATS", "DIHEDRAL_NAMES", "PDQ_MODES",
     "ConfigurationError", "CorruptImageError", "DecodeLimits", "DecompressionBombError",
-    "EmptyInputError", "HashResult", "Hasher", "HashmatchError", "ImageError",
+    "EmptyInputError", "FileChangedError", "HashResult", "Hasher", "HashmatchError", "ImageError",
     "ImageTooSmallError", "InputTooLargeError", "InputTypeError", "NotARegularFileError",
     "TruncatedImageError", "UnreadableInputError", "UnsupportedFormatError",
     "hash_image", "parse_algorithms", "pdq_from_pixels", "sniff_format",

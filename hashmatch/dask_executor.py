@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from typing import Any, Iterator
 from .decode import DecodeLimits
 from .errors import ConfigurationError, HashmatchError
 from .matcher import Matcher
-from .scan import _CRASHED, HashJob, ScanOptions, ScanSummary, WorkerPool, _row, hash_file, hash_job
+from .scan import ScanOptions, ScanSummary, _row, hash_job
+from .workers import WORKER_CRASHED, HashJob, WorkerPool, hash_file
 
 SHARD_SIZE = 1000
 
@@ -92,13 +94,14 @@ def _load_matcher(spec: MatchSpec, key: tuple[str, str]) -> Matcher:
     return matcher
 
 
-def scan_shard(spec: MatchSpec, job: HashJob, timeout_s: float, paths: list[str]) -> tuple[list[dict], dict]:
+def scan_shard(spec: MatchSpec, job: HashJob, timeout_s: float,
+               paths: list[str | os.PathLike]) -> tuple[list[dict], dict]:
     """Runs on a Dask worker: the rows of one shard, and (worker, files, busy seconds)."""
     started = time.monotonic()
     matcher = _matcher(spec)
     if mp.current_process().daemon:  # no subprocesses allowed: hash here
         hasher = job.hasher()
-        rows = [_row(path, hash_file(path, hasher), matcher) for path in paths]
+        rows = [_row(os.fspath(path), hash_file(path, hasher), matcher) for path in paths]
     else:
         pools = _POOLS.__dict__.setdefault("pools", {})
         pool = pools.get((job, timeout_s))
@@ -139,18 +142,18 @@ class DaskExecutor:
 
         spec = MatchSpec.of(matcher)
         job = hash_job(matcher, options)
-        pending: list[list[str]] = []  # split shards waiting to be resubmitted
+        pending: list[list[str | os.PathLike]] = []  # split shards waiting to be resubmitted
         source = iter(paths)
         exhausted = False
         running = as_completed()
-        shards: dict[Any, list[str]] = {}
+        shards: dict[Any, list[str | os.PathLike]] = {}
 
-        def submit(shard: list[str]) -> None:
+        def submit(shard: list[str | os.PathLike]) -> None:
             future = self.client.submit(scan_shard, spec, job, options.timeout_s, shard, pure=False)
             shards[future] = shard
             running.add(future)
 
-        def next_shard() -> list[str] | None:
+        def next_shard() -> list[str | os.PathLike] | None:
             nonlocal exhausted
             if pending:
                 return pending.pop()
@@ -184,8 +187,8 @@ class DaskExecutor:
                     half = len(shard) // 2
                     pending += [shard[half:], shard[:half]]
                 else:
-                    yield {"path": shard[0], "status": "error",
-                           "error": {**_CRASHED, "message": f"{_CRASHED['message']} ({type(exc).__name__})"}}
+                    yield {"path": os.fspath(shard[0]), "status": "error",
+                           "error": {**WORKER_CRASHED, "message": f"{WORKER_CRASHED['message']} ({type(exc).__name__})"}}
             else:
                 summary.add_worker_time(stats["worker"], stats["files"], stats["busy_s"])
                 yield from rows

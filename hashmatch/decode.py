@@ -9,6 +9,7 @@ pixel cap again after decoding (GIF frames can grow the canvas).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -24,6 +25,7 @@ from .errors import (
     CorruptImageError,
     DecompressionBombError,
     EmptyInputError,
+    FileChangedError,
     ImageTooSmallError,
     InputTooLargeError,
     InputTypeError,
@@ -145,19 +147,46 @@ class FileContent:
     digests: dict[str, str]
 
 
+@dataclass(frozen=True)
+class WalkedFile(os.PathLike):
+    """A path a tree walk found, with the device and inode it saw there. It is opened
+    only if it is still that file: never through a symbolic link planted since the walk
+    (O_NOFOLLOW, unless the walk itself followed links), and only if the opened file has
+    the walked device and inode (FileChangedError otherwise). A scan's workers get these,
+    so a file swapped after the walk can never smuggle another file's bytes into a row."""
+
+    path: str
+    device: int
+    inode: int
+    follow_symlinks: bool = False
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
 def _open_regular(path: str | os.PathLike) -> tuple[int, os.stat_result]:
     # O_NONBLOCK: opening a FIFO must not hang; the fstat below then rejects it.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    walked = path if isinstance(path, WalkedFile) else None
+    if walked is not None and not walked.follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, flags)
     except IsADirectoryError as exc:
         raise NotARegularFileError("is a directory") from exc
     except OSError as exc:
+        if walked is not None and exc.errno == errno.ELOOP:
+            raise FileChangedError("replaced by a symbolic link after the walk listed it; not followed") from exc
         raise UnreadableInputError(f"cannot open: {exc.strerror or exc}") from exc
     try:
         st = os.fstat(fd)
     except OSError as exc:
         os.close(fd)
         raise UnreadableInputError(f"cannot stat: {exc.strerror or exc}") from exc
+    if walked is not None and (st.st_dev, st.st_ino) != (walked.device, walked.inode):
+        os.close(fd)
+        raise FileChangedError("replaced by another file after the walk listed it (device and inode differ); "
+                               "not read")
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise NotARegularFileError("not a regular file (directory, FIFO, socket or device)")

@@ -46,6 +46,13 @@ class NotARegularFileError(ImageError):
     code = "not_regular_file"
 
 
+class FileChangedError(UnreadableInputError):
+    """The file at a walked path is no longer the one the walk found: replaced by a
+    symbolic link or another file in between. It is not read."""
+
+    code = "changed"
+
+
 class EmptyInputError(ImageError):
     """The input has no bytes at all."""
 
