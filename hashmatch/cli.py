@@ -35,6 +35,7 @@ from .evaluate import SETTINGS as EVAL_SETTINGS
 from .report import REPORT_FORMATS
 from .scan import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 from .store import Store, StoreError
+from .terminal import safe
 
 # The CLI refuses oversized images with its own typed error; Pillow's warning about the
 # same image would only be noise between the records.
@@ -151,6 +152,9 @@ class SetupError(click.ClickException):
 
     exit_code = 2
 
+    def format_message(self) -> str:
+        return safe(self.message)  # messages name files and lists: never raw control characters
+
 
 STORE_OPTION = click.option("-s", "--store", "store_path", required=True, type=click.Path(file_okay=False),
                             help="The store directory.")
@@ -193,11 +197,12 @@ def list_import(files, store_path, name, list_version, category, algorithm, list
                 store, file, name=name, version=list_version, pdq_mode=pdq_mode, format=list_format,
                 algorithm=algorithm, category=category, skip_invalid=skip_invalid)
             counts = ", ".join(f"{n} {a}" for a, n in sorted(parsed.counts().items()))
-            click.echo(f"{list_name}: imported {len(parsed)} entries ({counts}) as version {version}", err=True)
+            click.echo(safe(f"{list_name}: imported {len(parsed)} entries ({counts}) as version {version}"), err=True)
             if parsed.rejected:
                 report = rejects or f"{file}.rejects.csv"
                 write_rejects(parsed.rejected, report)
-                click.echo(f"{list_name}: {len(parsed.rejected)} invalid lines skipped, listed in {report}", err=True)
+                click.echo(safe(f"{list_name}: {len(parsed.rejected)} invalid lines skipped, listed in {report}"),
+                           err=True)
     except (ListFormatError, StoreError) as exc:
         raise SetupError(str(exc)) from exc
 
@@ -213,10 +218,10 @@ def list_show(store_path, as_json) -> None:
         click.echo(json.dumps({"generation": store.generation, "pdq_mode": store.pdq_mode,
                                "counts": store.manifest.counts, "lists": [l.__dict__ for l in lists]}, indent=2))
         return
-    click.echo(f"store {store.path} (generation {store.generation}, PDQ convention {store.pdq_mode})")
+    click.echo(safe(f"store {store.path} (generation {store.generation}, PDQ convention {store.pdq_mode})"))
     for info in lists:
-        click.echo(f"  {info.name}  version {info.version}  {info.entries} entries"
-                   f"  ({info.disabled} disabled)  imported {info.imported_at}")
+        click.echo(safe(f"  {info.name}  version {info.version}  {info.entries} entries"
+                        f"  ({info.disabled} disabled)  imported {info.imported_at}"))
 
 
 @list_group.command("export")
@@ -546,7 +551,7 @@ class _ScanProgress:
         if row["status"] == "match":
             self.matches += 1
             best = row["matches"][0]
-            line = (f"MATCH {row['path']}: {best['list_name']} ({best['category'] or 'no category'}), "
+            line = safe(f"MATCH {row['path']}: {best['list_name']} ({best['category'] or 'no category'}), "
                     f"{best['algorithm']} distance {best['distance']}/{best['threshold']}"
                     + (f", variant {best['variant']}" if best.get("variant") not in (None, "original") else "")
                     + (f" (+{len(row['matches']) - 1} more)" if len(row["matches"]) > 1 else ""))
@@ -632,7 +637,7 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, alg
     written = write_outputs(result, output, plots=not no_plots)
     click.echo(table(result.records))
     for problem in result.skipped:
-        click.echo(f"skipped: {problem}", err=True)
+        click.echo(safe(f"skipped: {problem}"), err=True)
     click.echo(f"{result.originals} originals x {len(names)} transforms; wrote {', '.join(written)}", err=True)
 
 

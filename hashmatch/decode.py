@@ -164,6 +164,15 @@ class WalkedFile(os.PathLike):
         return self.path
 
 
+def _raise_if_special(path: str | os.PathLike) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise NotARegularFileError("not a regular file (directory, FIFO, socket or device)")
+
+
 def _open_regular(path: str | os.PathLike) -> tuple[int, os.stat_result]:
     # O_NONBLOCK: opening a FIFO must not hang; the fstat below then rejects it.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -177,6 +186,7 @@ def _open_regular(path: str | os.PathLike) -> tuple[int, os.stat_result]:
     except OSError as exc:
         if walked is not None and exc.errno == errno.ELOOP:
             raise FileChangedError("replaced by a symbolic link after the walk listed it; not followed") from exc
+        _raise_if_special(path)  # a socket cannot be opened at all (ENXIO): say what it is
         raise UnreadableInputError(f"cannot open: {exc.strerror or exc}") from exc
     try:
         st = os.fstat(fd)

@@ -46,6 +46,12 @@ class NotARegularFileError(ImageError):
     code = "not_regular_file"
 
 
+class SymlinkNotFollowedError(ImageError):
+    """A symbolic link found in a tree; links are not followed unless asked."""
+
+    code = "symlink_not_followed"
+
+
 class FileChangedError(UnreadableInputError):
     """The file at a walked path is no longer the one the walk found: replaced by a
     symbolic link or another file in between. It is not read."""

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO, Iterable, Iterator
 
-from .errors import UnreadableInputError
+from .errors import ImageError, SymlinkNotFollowedError, UnreadableInputError
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,14 @@ class InputFile:
     """One entry of a walk: a path to hash, or the error that stopped us reading it."""
 
     path: str
-    error: UnreadableInputError | None = None
+    error: ImageError | None = None
 
 
 def iter_input_files(paths: Iterable[str | os.PathLike]) -> Iterator[InputFile]:
     """Files named directly, and every non-directory entry under named folders, recursively,
-    in sorted order. Symlinked folders are not descended (no loops, no escaping the tree);
-    FIFOs, sockets and broken links are yielded so that they get an outcome of their own."""
+    in sorted order. Symlinked folders are not descended (no loops, no escaping the tree)
+    but get a record of their own (symlink_not_followed), as FIFOs, sockets and broken
+    links do: nothing found is left without an outcome."""
     for given in paths:
         path = os.fspath(given)
         if not os.path.isdir(path):
@@ -38,8 +39,13 @@ def iter_input_files(paths: Iterable[str | os.PathLike]) -> Iterator[InputFile]:
                 exc = errors.pop()
                 yield InputFile(exc.filename or root, UnreadableInputError(f"cannot list folder: {exc.strerror}"))
             dirs.sort()
-            for name in sorted(names):
-                yield InputFile(os.path.join(root, name))
+            linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+            for name in sorted(names + linked):
+                child = os.path.join(root, name)
+                if name in linked:
+                    yield InputFile(child, SymlinkNotFollowedError("symbolic link to a folder, not followed"))
+                else:
+                    yield InputFile(child)
         for exc in errors:
             yield InputFile(exc.filename or path, UnreadableInputError(f"cannot list folder: {exc.strerror}"))
 

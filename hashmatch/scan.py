@@ -33,7 +33,13 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
 from .decode import WalkedFile
-from .errors import ConfigurationError, ImageError, NotARegularFileError, UnreadableInputError
+from .errors import (
+    ConfigurationError,
+    ImageError,
+    NotARegularFileError,
+    SymlinkNotFollowedError,
+    UnreadableInputError,
+)
 from .hashing import usable_cores
 from .matcher import Matcher
 from .report import ReportWriter, read_report_rows
@@ -60,25 +66,47 @@ class Found:
     identity: tuple[int, int] | None = None  # (device, inode) the walk saw, for a regular file
 
 
-class SymlinkNotFollowedError(ImageError):
-    """A symbolic link found in the tree; links are not followed unless asked."""
-
-    code = "symlink_not_followed"
-
-
 def walk_tree(roots: Iterable[str | os.PathLike], *, follow_symlinks: bool = False) -> Iterator[Found]:
     """Every entry under the roots, sorted by name at each level (deterministic order, so a
     resumed scan sees the same sequence). Names that are not valid UTF-8 keep their bytes
-    through surrogate escapes (os.fsdecode)."""
+    through surrogate escapes (os.fsdecode). A root that another root's walk reaches
+    anyway (given twice, or inside another root) is walked once: one row per entry."""
     seen_dirs: set[tuple[int, int]] = set()
-    for root in roots:
-        path = os.fspath(root)
+    for path in _distinct_roots([os.fspath(r) for r in roots], follow_symlinks):
         try:
             st = os.stat(path) if follow_symlinks else os.lstat(path)
         except OSError as exc:
             yield Found(path, UnreadableInputError(f"cannot open: {exc.strerror or exc}"))
             continue
         yield from _visit(path, st, follow_symlinks, seen_dirs)
+
+
+def _distinct_roots(roots: list[str], follow: bool) -> list[str]:
+    """The roots, in order, without those another root's walk covers: the same path again,
+    or a path inside another root that its walk reaches (no symbolic link on the way,
+    unless links are followed)."""
+    absolute = [os.path.abspath(r) for r in roots]
+
+    def covers(outer: str, inner: str) -> bool:
+        if not inner.startswith(outer.rstrip(os.sep) + os.sep):
+            return False
+        if follow:
+            return True
+        step = os.path.dirname(inner)
+        while len(step) > len(outer):  # each folder between the two must be a real folder
+            if os.path.islink(step):
+                return False
+            step = os.path.dirname(step)
+        return True
+
+    kept = []
+    for i, path in enumerate(roots):
+        if any(absolute[i] == absolute[j] for j in range(i)):
+            continue
+        if any(covers(absolute[j], absolute[i]) for j in range(len(roots)) if j != i):
+            continue
+        kept.append(path)
+    return kept
 
 
 def _visit(path: str, st: os.stat_result, follow: bool, seen: set[tuple[int, int]]) -> Iterator[Found]:
@@ -320,6 +348,7 @@ def append_audit(path: str, record: dict[str, Any]) -> None:
     """Append one JSON line to the audit log (created 0600; O_APPEND keeps lines whole)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # an existing log made with looser permissions is tightened
         os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
         os.fsync(fd)
     finally:
