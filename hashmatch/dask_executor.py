@@ -25,12 +25,11 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
-from .decode import DecodeLimits
 from .errors import ConfigurationError, HashmatchError
-from .matcher import Matcher
+from .matcher import MatchConfig, Matcher
 from .scan import ScanOptions, ScanSummary, _row, hash_job
 from .workers import WORKER_CRASHED, HashJob, WorkerPool, hash_file
 
@@ -43,21 +42,12 @@ class MatchSpec:
 
     store_path: str
     manifest_sha256: str
-    algorithms: tuple[str, ...]
-    thresholds: tuple[tuple[str, int], ...]
-    pdq_quality_gate: int
-    dihedral: bool
-    trim_borders: bool
-    engine: str
-    limits: DecodeLimits
-    exif_transpose: bool
+    config: MatchConfig  # the client's, with its algorithms made explicit
 
     @classmethod
     def of(cls, matcher: Matcher) -> "MatchSpec":
-        o = matcher.options
-        return cls(str(matcher.store.path.resolve()), manifest_sha256(matcher.store.path), tuple(matcher.algorithms),
-                   tuple(sorted(o.thresholds.items())), o.pdq_quality_gate, o.dihedral, o.trim_borders,
-                   matcher.engine_kind, matcher.hasher.limits, matcher.hasher.exif_transpose)
+        return cls(str(matcher.store.path.resolve()), manifest_sha256(matcher.store.path),
+                   replace(matcher.config, algorithms=matcher.algorithms, isolate=False))
 
 
 def manifest_sha256(store_path) -> str:
@@ -85,10 +75,7 @@ def _load_matcher(spec: MatchSpec, key: tuple[str, str]) -> Matcher:
     store = Store.open(spec.store_path)  # verifies every file's sha256
     if manifest_sha256(spec.store_path) != spec.manifest_sha256:
         raise ConfigurationError(f"the store at {spec.store_path} changed during the scan; start it again")
-    matcher = Matcher(store, algorithms=spec.algorithms, thresholds=dict(spec.thresholds),
-                      pdq_quality_gate=spec.pdq_quality_gate, dihedral=spec.dihedral,
-                      trim_borders=spec.trim_borders, engine=spec.engine, limits=spec.limits,
-                      exif_transpose=spec.exif_transpose)
+    matcher = Matcher(store, spec.config)
     _MATCHERS.clear()  # one store generation per worker at a time
     _MATCHERS[key] = matcher
     return matcher

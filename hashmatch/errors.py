@@ -108,6 +108,24 @@ class InputTypeError(ImageError, TypeError):
     code = "input_type"
 
 
+class HashTimeoutError(ImageError):
+    """Hashing the input took longer than its time limit; the worker process was stopped."""
+
+    code = "timeout"
+
+
+class WorkerCrashedError(ImageError):
+    """The worker process hashing the input died (a decoder crash, a signal, the OOM killer)."""
+
+    code = "worker_crashed"
+
+
+class OutOfMemoryError(ImageError):
+    """Decoding the input needed more memory than the worker's limit."""
+
+    code = "out_of_memory"
+
+
 class ListFormatError(HashmatchError, ValueError):
     """A hash list could not be read: bad format, a bad entry, an empty or binary file.
 
@@ -128,3 +146,15 @@ class ListFormatError(HashmatchError, ValueError):
 
     def __reduce__(self):  # picklable despite the extra constructor arguments
         return (type(self), (self.path, self.line, self.reason, self.rejected))
+
+
+def _image_errors(cls: type[ImageError]) -> dict[str, type[ImageError]]:
+    found = {cls.code: cls}
+    for sub in cls.__subclasses__():
+        found.update(_image_errors(sub))
+    return found
+
+
+#: Every ImageError class by its code: a worker's outcome crosses the pipe as plain data
+#: (type, code, message) and becomes the typed error again on this side.
+ERRORS_BY_CODE: dict[str, type[ImageError]] = _image_errors(ImageError)

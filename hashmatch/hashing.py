@@ -101,6 +101,19 @@ class HashResult:
         return record
 
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any], algorithms: Sequence[str]) -> "HashResult":
+        """The HashResult whose to_dict() is `record` (how results cross a process boundary
+        as plain data)."""
+        return cls(
+            hashes={a: record[a] for a in algorithms if a in record}, width=record.get("width"),
+            height=record.get("height"), format=record.get("format"), mode=record.get("mode"),
+            frame_count=record.get("frames", 1), pdq_quality=record.get("pdq_quality"),
+            pdq_mode=record.get("pdq_mode"), pdq_dihedral=record.get("pdq_dihedral"),
+            exif_transposed=bool(record.get("exif_transposed")), pdq_trimmed=record.get("pdq_trimmed"),
+            pdq_trimmed_quality=record.get("pdq_trimmed_quality"), size=record.get("size"))
+
+
 def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float = 0.5) -> Image.Image | None:
     """The image without the rows and columns at its edges that are one flat colour
     (within `tolerance` grey levels): letterbox bars, frames, screenshot margins. None when

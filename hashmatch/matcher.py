@@ -8,8 +8,8 @@ Thresholds are inclusive (distance <= threshold).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -24,8 +24,11 @@ from .hashing import (
     Hasher,
     HashResult,
     ordered_map,
+    parse_algorithms,
+    usable_cores,
 )
 from .store import EntryInfo, Store
+from .workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, IsolatedHasher
 
 #: Inclusive distance thresholds. PDQ 31 is Meta's published rule. The 64-bit ones come
 #: from benchmarks/measure_thresholds.py (1,000 generated originals x 21 transforms, 21M
@@ -108,42 +111,68 @@ class _ExactIndex:
 
 
 @dataclass(frozen=True)
-class _Options:
-    thresholds: dict[str, int]
-    pdq_quality_gate: int
-    dihedral: bool
+class MatchConfig:
+    """Every matching option, in one object the API, the CLI, scan workers and Dask
+    workers share (no option list is written out twice). `Matcher(store, config)`, or
+    keyword overrides: `Matcher(store, dihedral=True)`.
+
+    algorithms: what to hash and match (None: every algorithm the store holds).
+    thresholds: inclusive distance per perceptual algorithm, over DEFAULT_THRESHOLDS.
+    pdq_quality_gate: PDQ queries below this quality are reported low_quality, not matched.
+    dihedral / trim_borders: also search PDQ's 7 flipped/rotated variants / the PDQ of the
+    image with flat borders trimmed. engine: auto, flat or mih. limits, exif_transpose: as
+    Hasher. isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
+    with `timeout_s` per input and `memory_limit` bytes per worker, on `workers` processes
+    (None: the usable cores)."""
+
+    algorithms: tuple[str, ...] | None = None
+    thresholds: Mapping[str, int] = field(default_factory=dict)
+    pdq_quality_gate: int = DEFAULT_PDQ_QUALITY_GATE
+    dihedral: bool = False
     trim_borders: bool = False
+    engine: str = "auto"
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+    exif_transpose: bool = False
+    isolate: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.algorithms is not None:
+            object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
+        for name, value in self.thresholds.items():
+            if name not in PERCEPTUAL_ALGORITHMS:
+                raise ConfigurationError(f"thresholds apply to perceptual algorithms, not {name!r}")
+            if not 0 <= int(value) < HEX_LENGTH[name] * 4:
+                raise ConfigurationError(f"threshold {value} for {name} is out of range")
+        object.__setattr__(self, "thresholds", {k: int(v) for k, v in self.thresholds.items()})
+        if not 0 <= self.pdq_quality_gate <= 100:
+            raise ConfigurationError("the PDQ quality gate is between 0 and 100")
+        if self.limits is None:
+            object.__setattr__(self, "limits", DecodeLimits())
+
+    def merged_thresholds(self) -> dict[str, int]:
+        return {**DEFAULT_THRESHOLDS, **self.thresholds}
 
 
 class Matcher:
     """Matches inputs against one store generation. Thread-safe; `reload()` returns a
     matcher on the store's newest generation (this one keeps its own)."""
 
-    def __init__(self, store: Store, *, algorithms: Sequence[str] | None = None,
-                 thresholds: Mapping[str, int] | None = None,
-                 pdq_quality_gate: int = DEFAULT_PDQ_QUALITY_GATE, dihedral: bool = False, trim_borders: bool = False,
-                 engine: str = "auto", limits: DecodeLimits | None = None, exif_transpose: bool = False):
+    def __init__(self, store: Store, config: MatchConfig | None = None, **options: Any):
         self.store = store
-        present = [a for a in store.arrays]
-        chosen = tuple(algorithms) if algorithms else tuple(present) or ("pdq",)
-        unknown = [a for a in chosen if a not in HEX_LENGTH]
-        if unknown:
-            raise ConfigurationError(f"unknown algorithms {unknown}")
-        merged = dict(DEFAULT_THRESHOLDS)
-        for name, value in (thresholds or {}).items():
-            if name not in PERCEPTUAL_ALGORITHMS:
-                raise ConfigurationError(f"thresholds apply to perceptual algorithms, not {name!r}")
-            if not 0 <= int(value) < HEX_LENGTH[name] * 4:
-                raise ConfigurationError(f"threshold {value} for {name} is out of range")
-            merged[name] = int(value)
-        if not 0 <= pdq_quality_gate <= 100:
-            raise ConfigurationError("the PDQ quality gate is between 0 and 100")
+        self.config = config = replace(config or MatchConfig(), **options)
+        chosen = config.algorithms or tuple(store.arrays) or ("pdq",)
         self.algorithms = chosen
-        self.options = _Options(merged, int(pdq_quality_gate), bool(dihedral), bool(trim_borders))
-        self.engine_kind = engine
-        self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=dihedral and "pdq" in chosen,
-                             trim_borders=trim_borders and "pdq" in chosen,
-                             limits=limits or DecodeLimits(), exif_transpose=exif_transpose)
+        self.thresholds = config.merged_thresholds()
+        self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=config.dihedral and "pdq" in chosen,
+                             trim_borders=config.trim_borders and "pdq" in chosen,
+                             limits=config.limits, exif_transpose=config.exif_transpose)
+        self._isolated: IsolatedHasher | None = None
+        if config.isolate:
+            self._isolated = IsolatedHasher(self.hasher, workers=config.workers or usable_cores(),
+                                            timeout_s=config.timeout_s, memory_limit=config.memory_limit)
         self._engines: dict[str, Engine] = {}
         self._exact: dict[str, _ExactIndex] = {}
         for algorithm in chosen:
@@ -153,15 +182,20 @@ class Matcher:
             if algorithm in CRYPTOGRAPHIC_ALGORITHMS:
                 self._exact[algorithm] = _ExactIndex.build(array.codes)
             else:
-                self._engines[algorithm] = build_engine(array.codes, engine, max_radius=merged[algorithm],
-                                                        tables=array.mih)
+                self._engines[algorithm] = build_engine(array.codes, config.engine,
+                                                        max_radius=self.thresholds[algorithm], tables=array.mih)
 
     def reload(self) -> "Matcher":
-        o = self.options
-        return Matcher(self.store.reload(), algorithms=self.algorithms, thresholds=o.thresholds,
-                       pdq_quality_gate=o.pdq_quality_gate, dihedral=o.dihedral, trim_borders=o.trim_borders,
-                       engine=self.engine_kind,
-                       limits=self.hasher.limits, exif_transpose=self.hasher.exif_transpose)
+        """A matcher with the same configuration on the store's newest generation; the
+        isolated workers (isolate=True) are shared, not restarted."""
+        fresh = Matcher(self.store.reload(), self.config, isolate=False)
+        fresh.config, fresh._isolated = self.config, self._isolated
+        return fresh
+
+    def close(self) -> None:
+        """Stop the isolated workers, if any (they also end with this process)."""
+        if self._isolated is not None:
+            self._isolated.close()
 
     # -- inputs --------------------------------------------------------------------------
     def match(self, source: Source) -> MatchResult:
@@ -172,7 +206,7 @@ class Matcher:
         any: the result then carries the decode problem in `decode_error`. Raises the
         ImageError when there is nothing to match (unreadable, or no exact hashes)."""
         try:
-            image = self.hasher.hash(source)
+            image = (self._isolated or self.hasher).hash(source)
         except ImageError as exc:
             exact = {a: h for a, h in (exc.file_hashes or {}).items() if a in self.algorithms}
             if not exact:
@@ -227,10 +261,10 @@ class Matcher:
         """The extra PDQ queries this matcher searches: the dihedral variants (original
         first) with dihedral on; the trimmed PDQ with trim_borders on, if it passes the gate."""
         variants: dict[str, str] = {}
-        if self.options.dihedral and dihedral:
+        if self.config.dihedral and dihedral:
             variants.update((k.lower(), v.lower()) for k, v in dihedral.items() if k in DIHEDRAL_NAMES)
-        if self.options.trim_borders and trimmed and (
-                trimmed_quality is None or trimmed_quality >= self.options.pdq_quality_gate):
+        if self.config.trim_borders and trimmed and (
+                trimmed_quality is None or trimmed_quality >= self.config.pdq_quality_gate):
             variants["trimmed"] = trimmed.lower()
         return variants or None
 
@@ -254,14 +288,14 @@ class Matcher:
                     names, codes = [], []
                 names += list(variants)
                 codes += list(variants.values())
-            if algorithm == "pdq" and pdq_quality is not None and pdq_quality < self.options.pdq_quality_gate:
+            if algorithm == "pdq" and pdq_quality is not None and pdq_quality < self.config.pdq_quality_gate:
                 if not variants or "trimmed" not in variants:
                     gated.append(algorithm)
                     continue
                 names, codes = ["trimmed"], [variants["trimmed"]]  # only the trimmed image is good enough
             queries = np.frombuffer(bytes.fromhex("".join(codes)), np.uint8).reshape(len(codes), -1)
             ids = self.store.arrays[algorithm].ids
-            threshold = self.options.thresholds[algorithm]
+            threshold = self.thresholds[algorithm]
             for name, (positions, distances) in zip(names, engine.range_search(queries, threshold)):
                 for position, distance in zip(positions.tolist(), distances.tolist()):
                     key = (algorithm, int(ids[position]))
@@ -278,8 +312,8 @@ class Matcher:
 
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
                   quality: int | None, entry: EntryInfo) -> Match:
-        threshold = 0 if algorithm in CRYPTOGRAPHIC_ALGORITHMS else self.options.thresholds[algorithm]
-        if algorithm == "pdq" and self.options.dihedral and variant is None:
+        threshold = 0 if algorithm in CRYPTOGRAPHIC_ALGORITHMS else self.thresholds[algorithm]
+        if algorithm == "pdq" and self.config.dihedral and variant is None:
             variant = DIHEDRAL_NAMES[0]
         return Match(algorithm=algorithm, distance=distance, threshold=threshold, list_name=entry.list_name,
                      list_version=entry.list_version, category=entry.category, entry_id=entry.entry_id,
@@ -294,6 +328,6 @@ def _hex(value: Any, length: int, what: str) -> str:
     return text
 
 
-def open_matcher(path: str, **options: Any) -> Matcher:
+def open_matcher(path: str, config: MatchConfig | None = None, **options: Any) -> Matcher:
     """Open and verify the store at `path` and return a Matcher over it."""
-    return Matcher(Store.open(path), **options)
+    return Matcher(Store.open(path), config, **options)

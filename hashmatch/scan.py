@@ -43,13 +43,8 @@ from .errors import (
 from .hashing import usable_cores
 from .matcher import Matcher
 from .report import ReportWriter, read_report_rows
-from .workers import HashJob, WorkerPool, error_record
+from .workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, HashJob, WorkerPool, error_record
 
-#: Default wall-clock limit per file, in seconds (a 12 MP JPEG hashes in ~0.1 s).
-DEFAULT_TIMEOUT_S = 60.0
-#: Default memory one file may take in a worker (address space above the worker's own
-#: footprint), in bytes: a 100 MP image needs about 2 GiB on the PDQ path.
-DEFAULT_MEMORY_LIMIT = 4 << 30
 
 STATUSES = ("match", "no_match", "low_quality", "error")
 
@@ -338,8 +333,9 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
         "store": None if list_files else str(store.path.resolve()), "store_generation": store.generation,
         "list_files": list_files, "lists": lists,
         "settings": {"algorithms": list(matcher.algorithms), "pdq_mode": store.pdq_mode,
-                     "thresholds": matcher.options.thresholds, "pdq_quality_gate": matcher.options.pdq_quality_gate,
-                     "dihedral": matcher.options.dihedral, **{k: v for k, v in asdict(options).items()}},
+                     "thresholds": matcher.thresholds, "pdq_quality_gate": matcher.config.pdq_quality_gate,
+                     "dihedral": matcher.config.dihedral, "trim_borders": matcher.config.trim_borders,
+                     **{k: v for k, v in asdict(options).items()}},
         "counts": counts,
     }
 

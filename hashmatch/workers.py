@@ -12,6 +12,10 @@ a decoder costs only its own outcome, never the process that asked for it.
 * Nothing crosses the pipes as pickle: tasks and results are JSON documents (a decoder
   exploit inside a worker must not reach the parent through an unpickler). The job
   itself reaches the worker as a JSON string too.
+* ``IsolatedHasher`` gives single calls the same protection (the Python API with
+  ``Matcher(isolate=True)``, ``hashmatch hash --timeout``): a path or bytes in, a
+  HashResult or a typed ImageError out, from a small set of worker processes that any
+  number of threads may share.
 * A task names the file the walk saw (``WalkedFile``: path, device, inode): the worker
   opens it without following a symbolic link planted since (unless the walk followed
   links) and only if it is still the same file.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -28,9 +33,14 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from .decode import DecodeLimits, WalkedFile
-from .errors import ConfigurationError, ImageError
-from .hashing import Hasher
+from .errors import ERRORS_BY_CODE, ConfigurationError, ImageError, InputTypeError
+from .hashing import Hasher, HashResult, ordered_map
 
+#: Default wall-clock limit per file, in seconds (a 12 MP JPEG hashes in ~0.1 s).
+DEFAULT_TIMEOUT_S = 60.0
+#: Default memory one file may take in a worker (address space above the worker's own
+#: footprint), in bytes: a 100 MP image needs about 2 GiB on the PDQ path.
+DEFAULT_MEMORY_LIMIT = 4 << 30
 #: Slowest read rate a file's time limit allows for (bytes/s): a file is first read whole
 #: through its exact hashes, and a 20 GB video on a USB disk must not time out there.
 READ_RATE = 32 << 20
@@ -110,8 +120,19 @@ def _task(item: str | os.PathLike) -> list[Any]:
     return [os.fspath(item), None, None, True]
 
 
-def _walked(task: list[Any]) -> str | WalkedFile:
+def _send_task(conn: Connection, item: str | os.PathLike | bytes) -> None:
+    """A path travels as a JSON task; bytes as a JSON marker followed by the raw bytes."""
+    if isinstance(item, bytes):
+        _send(conn, [None, None, None, None])
+        conn.send_bytes(item)
+    else:
+        _send(conn, _task(item))
+
+
+def _source(conn: Connection, task: list[Any]) -> str | WalkedFile | bytes:
     path, device, inode, follow = task
+    if path is None:
+        return conn.recv_bytes()
     return path if device is None else WalkedFile(path, device, inode, follow)
 
 
@@ -144,7 +165,7 @@ def _worker_main(conn: Connection, job_json: str) -> None:
         if task is None:
             return
         try:
-            record = hash_file(_walked(task), hasher, partial)
+            record = hash_file(_source(conn, task), hasher, partial)
         except BaseException as exc:  # noqa: BLE001 - anything odd becomes this file's row
             record = {"error": error_record(exc)}
         _send(conn, record)
@@ -203,6 +224,7 @@ class _Worker:
         self.deadline = 0.0  # when the head's time runs out
         self.partial: dict[str, Any] = {}  # the head's size and exact hashes, once the worker sent them
         self.eof = False  # its pipe has closed (the process is gone)
+        self.started = False  # IsolatedHasher: its "ready" was received
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -278,7 +300,7 @@ class WorkerPool:
                     if len(worker.inflight) == 1:
                         self._start_head(worker)
                     try:
-                        _send(worker.conn, _task(item))
+                        _send_task(worker.conn, item)
                     except OSError:  # died while waiting: the liveness check below handles it
                         break
             if not any(w.inflight for w in self._ready.values()):
@@ -318,9 +340,7 @@ class WorkerPool:
                 dead = not worker.process.is_alive() and (worker.eof or not _poll(conn))
                 if dead or worker.deadline <= now:
                     item = worker.inflight.popleft()
-                    error = dict(WORKER_CRASHED) if dead else {
-                        "type": "TimeoutError", "code": "timeout",
-                        "message": f"hashing took longer than {self.timeout_s:g} s; the worker was stopped"}
+                    error = dict(WORKER_CRASHED) if dead else _timeout_error(self.timeout_s)
                     facts = worker.partial  # the exact hashes still match a file whose decode killed its worker
                     self._replace(worker)
                     yield os.fspath(item), {**facts, "error": error}
@@ -372,3 +392,172 @@ def _poll(conn: Connection) -> bool:
         return conn.poll()
     except (EOFError, OSError):
         return False
+
+
+class IsolatedHasher:
+    """A Hasher whose reading, decoding and hashing run in worker processes, with a
+    wall-clock limit per input and an address-space limit per worker: a poison input
+    costs a typed error (HashTimeoutError, WorkerCrashedError, OutOfMemoryError; each
+    carrying the exact hashes taken before decoding started), never the caller.
+
+    Takes paths and bytes (file objects are read here first); PIL images and arrays are
+    already decoded and have nothing to isolate. Thread-safe: up to `workers` calls run
+    at once, each on a worker of its own; more wait for one. Workers start on first use
+    and are replaced after any failure. Close it (or use it as a context manager) to stop
+    them; they are daemon processes and also end with this one."""
+
+    def __init__(self, hasher: Hasher, *, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
+        if workers < 1:
+            raise ConfigurationError("workers must be at least 1")
+        if timeout_s <= 0:
+            raise ConfigurationError("the per-file time limit must be positive")
+        self.hasher = hasher
+        self.timeout_s = float(timeout_s)
+        self.memory_limit = memory_limit
+        self.workers = workers
+        self._job = HashJob(hasher.algorithms, hasher.pdq_mode, hasher.dihedral, hasher.limits,
+                            hasher.exif_transpose, memory_limit, hasher.trim_borders)
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["hashmatch.workers"])
+        self._slots = threading.Semaphore(workers)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self.replaced = 0
+
+    def __enter__(self) -> "IsolatedHasher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._idle = list(self._all), []
+            self._all.clear()
+        for worker in workers:
+            worker.kill()
+
+    def hash(self, source: Any) -> HashResult:
+        """Like Hasher.hash, in a worker process. Raises an ImageError subclass."""
+        record = self.run(source)
+        if "error" in record:
+            raise _error_of(record)
+        return HashResult.from_dict(record["result"], self.hasher.algorithms)
+
+    def hash_or_error(self, source: Any) -> HashResult | ImageError:
+        try:
+            return self.hash(source)
+        except ImageError as exc:
+            return exc
+
+    def hash_many(self, sources: Iterable[Any], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
+        """Hash many inputs, `threads` at a time (default: the workers), in input order."""
+        return ordered_map(self.hash_or_error, sources, threads or self.workers)
+
+    def run(self, source: Any) -> dict[str, Any]:
+        """The worker's record for one input (as hash_file gives it), or a timeout /
+        crash record carrying the exact hashes the worker reported before it failed."""
+        item = _isolatable(source)
+        with self._slots:
+            worker = self._checkout()
+            try:
+                record, worker = self._exchange(worker, item)
+            finally:
+                self._checkin(worker)
+        return record
+
+    def _checkout(self) -> _Worker:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        worker = _Worker(self._ctx, self._job)
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def _checkin(self, worker: _Worker | None) -> None:
+        if worker is None:
+            return
+        with self._lock:
+            if worker in self._all:
+                self._idle.append(worker)
+
+    def _fresh(self, worker: _Worker) -> None:
+        with self._lock:
+            self._all.discard(worker)
+            self.replaced += 1
+        worker.kill()
+
+    def _exchange(self, worker: _Worker, item: str | os.PathLike | bytes) -> tuple[dict[str, Any], _Worker | None]:
+        if not worker.started and not self._await_start(worker):
+            self._fresh(worker)
+            return {"error": dict(WORKER_CRASHED)}, None
+        size = len(item) if isinstance(item, bytes) else _size(item)
+        deadline = time.monotonic() + self.timeout_s + size / READ_RATE
+        partial: dict[str, Any] = {}
+        try:
+            _send_task(worker.conn, item)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not worker.conn.poll(remaining):
+                    self._fresh(worker)
+                    return {**partial, "error": _timeout_error(self.timeout_s)}, None
+                message = _recv(worker.conn)
+                if isinstance(message, dict) and "partial" in message:
+                    partial = message["partial"]
+                    deadline = time.monotonic() + self.timeout_s  # decoding starts now, with its own time
+                    continue
+                if not isinstance(message, dict):
+                    raise ValueError("not a worker record")
+                if (message.get("error") or {}).get("code") == "out_of_memory":
+                    self._fresh(worker)  # a process that ran out of memory is not trusted again
+                    return message, None
+                return message, worker
+        except (EOFError, OSError, ValueError):
+            self._fresh(worker)
+            return {**partial, "error": dict(WORKER_CRASHED)}, None
+
+    def _await_start(self, worker: _Worker) -> bool:
+        try:
+            if worker.conn.poll(max(60.0, self.timeout_s)) and _recv(worker.conn) == "ready":
+                worker.started = True
+        except (EOFError, OSError, ValueError):
+            return False
+        return worker.started
+
+
+def _isolatable(source: Any) -> str | os.PathLike | bytes:
+    if isinstance(source, (str, os.PathLike)):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InputTypeError("file objects must be opened in binary mode")
+        return bytes(data)
+    raise InputTypeError(f"isolated hashing takes a path, bytes or a binary file, not a {type(source).__name__}")
+
+
+def _size(path: str | os.PathLike) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _timeout_error(timeout_s: float) -> dict[str, str]:
+    return {"type": "HashTimeoutError", "code": "timeout",
+            "message": f"hashing took longer than {timeout_s:g} s; the worker was stopped"}
+
+
+def _error_of(record: dict[str, Any]) -> ImageError:
+    """The typed ImageError a worker record describes, with its exact hashes."""
+    error = record["error"]
+    cls = ERRORS_BY_CODE.get(error.get("code"), ImageError)
+    exc = cls(error.get("message") or error.get("code") or "hashing failed")
+    exc.file_hashes = record.get("file_hashes")
+    exc.file_size = record.get("size")
+    return exc

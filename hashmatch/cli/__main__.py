@@ -1,0 +1,4 @@
+"""`python -m hashmatch.cli`: the same as the `hashmatch` command."""
+from . import main
+
+main()

@@ -1,0 +1,104 @@
+"""What the `hashmatch` commands share: the setup error (exit status 2), the store
+option, the matching options (one set of click options that builds a MatchConfig), list
+import, and standard output that survives file names that are not UTF-8."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from typing import IO, Any, Callable
+
+import click
+
+from ..matcher import DEFAULT_PDQ_QUALITY_GATE, MatchConfig
+from ..store import Store, StoreError
+from ..terminal import safe
+
+ENGINES = ("auto", "flat", "mih")
+
+
+class SetupError(click.ClickException):
+    """A store, list or option that cannot be used: exit status 2, like a usage error, so
+    that status 1 keeps meaning "something matched" (lookup, scan) or "a file failed" (hash)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return safe(self.message)  # messages name files and lists: never raw control characters
+
+
+STORE_OPTION = click.option("-s", "--store", "store_path", required=True, type=click.Path(file_okay=False),
+                            help="The store directory.")
+
+
+def match_options(*, dihedral_help: str, trim_help: str) -> Callable[[Callable], Callable]:
+    """The matching options of lookup and scan (thresholds, PDQ quality gate, dihedral,
+    border trimming, engine); the command turns them into a MatchConfig with match_config."""
+    options = [
+        click.option("-t", "--threshold", "thresholds", multiple=True, metavar="ALGORITHM=N",
+                     help="Override a threshold, e.g. pdq=25; repeatable."),
+        click.option("--dihedral", is_flag=True, help=dihedral_help),
+        click.option("--pdq-quality-gate", type=click.IntRange(0, 100), default=DEFAULT_PDQ_QUALITY_GATE,
+                     show_default=True,
+                     help="PDQ hashes whose quality is below this are reported low_quality, not matched."),
+        click.option("--trim-borders", is_flag=True, help=trim_help),
+        click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True),
+    ]
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders: bool, engine: str,
+                 **more: Any) -> MatchConfig:
+    """The MatchConfig of the match_options values (plus any other MatchConfig field)."""
+    return MatchConfig(thresholds=parse_thresholds(thresholds), dihedral=dihedral,
+                       pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine, **more)
+
+
+def parse_thresholds(specs) -> dict[str, int]:
+    result = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if not value.isdigit():
+            raise click.UsageError(f"threshold {spec!r}: expected ALGORITHM=N")
+        result[name.strip().lower()] = int(value)
+    return result
+
+
+def open_store(path: str) -> Store:
+    try:
+        return Store.open(path)
+    except StoreError as exc:
+        raise SetupError(str(exc)) from exc
+
+
+def import_list_file(store: Store, file: str, *, name: str | None = None, version: str | None = None,
+                     pdq_mode: str | None = None, **read_options) -> tuple[Store, Any, str, str]:
+    """Read a list file and import it: named after the file unless `name`, versioned by
+    the first 12 digits of its sha256 unless `version`. Returns (store, parsed list,
+    name, version)."""
+    from ..lists import read_list
+
+    parsed = read_list(file, **read_options)
+    digest = file_sha256(file)
+    name = name or os.path.splitext(os.path.basename(file))[0]
+    version = version or digest[:12]
+    return store.import_list(parsed, name=name, version=version, pdq_mode=pdq_mode, source_sha256=digest), \
+        parsed, name, version
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def stdout() -> IO[str]:
+    stream = sys.stdout
+    if hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="backslashreplace")
+    return stream

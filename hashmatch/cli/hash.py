@@ -1,0 +1,133 @@
+"""`hashmatch hash`: one record per file (JSON Lines or CSV), every requested hash or a
+typed error; optionally in isolated worker processes with per-file limits."""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import sys
+from contextlib import nullcontext
+from typing import Any, Iterator
+
+import click
+
+from ..decode import DecodeLimits
+from ..errors import ConfigurationError, ImageError
+from ..files import InputFile, atomic_write, iter_input_files
+from ..hashing import ALGORITHMS, DIHEDRAL_NAMES, PDQ_MODES, Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
+from ..workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
+from .common import stdout
+
+def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]:
+    if isinstance(outcome, ImageError):
+        # Exact hashes of a file that did not decode are kept beside the error: they still match.
+        return {"path": item.path, **(outcome.file_hashes or {}),
+                **({"size": outcome.file_size} if outcome.file_size is not None else {}),
+                "error": {"type": type(outcome).__name__, "code": outcome.code, "message": str(outcome)}}
+    return {"path": item.path, **outcome.to_dict()}
+
+
+def _csv_columns(algorithms: tuple[str, ...], dihedral: bool, trim: bool = False) -> list[str]:
+    columns = ["path", *algorithms]
+    if "pdq" in algorithms:
+        columns += ["pdq_quality", "pdq_mode"]
+        if dihedral:
+            columns += [f"pdq_{name}" for name in DIHEDRAL_NAMES[1:]]
+        if trim:
+            columns += ["pdq_trimmed", "pdq_trimmed_quality"]
+    return columns + ["width", "height", "format", "mode", "frames", "error_type", "error_code", "error_message"]
+
+
+def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in record.items() if k not in ("error", "pdq_dihedral", "exif_transposed")}
+    for name, value in (record.get("pdq_dihedral") or {}).items():
+        if name != "original":
+            row[f"pdq_{name}"] = value
+    if "error" in record:
+        row.update(error_type=record["error"]["type"], error_code=record["error"]["code"],
+                   error_message=record["error"]["message"])
+    return row
+
+
+@click.command("hash")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-a", "--algorithm", "algorithms", multiple=True, default=("pdq",), show_default=True,
+              help=f"Repeatable or comma separated: {', '.join(ALGORITHMS)}.")
+@click.option("--pdq-mode", type=click.Choice(PDQ_MODES), default="full", show_default=True,
+              help="full: the pdqhash / python-threatexchange convention (most shared lists). "
+                   "cimg512: Meta's C++ pdq-photo-hasher.")
+@click.option("--dihedral", is_flag=True, help="Also output PDQ's 7 rotated/flipped variants.")
+@click.option("--trim-borders", is_flag=True,
+              help="Also output the PDQ of the image with flat borders trimmed (pdq_trimmed), when it has any.")
+@click.option("--format", "output_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write here (created 0600, atomically) instead of stdout.")
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None,
+              help="Hashing threads [default: the usable cores].")
+@click.option("--apply-exif-orientation", is_flag=True,
+              help="Rotate by the EXIF orientation tag before hashing (the reference tools do not).")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=DecodeLimits.max_bytes, show_default=True)
+@click.option("--max-pixels", type=click.IntRange(min=1), default=DecodeLimits.max_pixels, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=None,
+              help="Hash in worker processes, stopping a file after this many seconds (a typed 'timeout' record); "
+                   "a file that crashes or exhausts its worker also costs only its record [default: in-process].")
+@click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
+              show_default=True, help="With --timeout: address-space limit per worker, MiB (0: none).")
+def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_format, output, workers,
+                 apply_exif_orientation, max_bytes, max_pixels, timeout_s, memory_limit_mb) -> None:
+    """Hash image files, and every file under folders (recursively).
+
+    One record per file: the path and each requested hash under its algorithm name, or
+    an `error` with its type and message. Exact hashes (md5, sha1, sha256) are taken of
+    every readable file, image or not, and stay in the record beside the error of a file
+    that does not decode. Errors never stop the run.
+
+    Decoders run in this process unless --timeout is given: then each file is hashed in
+    a worker process with that time limit and --memory-limit, so a hostile file costs
+    only its own record.
+
+    Exit status: 0 every file hashed, 1 at least one file failed, 2 usage error.
+    """
+    try:
+        chosen = parse_algorithms(algorithms)
+        hasher = Hasher(chosen, pdq_mode=pdq_mode, dihedral=dihedral, exif_transpose=apply_exif_orientation,
+                        trim_borders=trim_borders,
+                        limits=DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels))
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    threads = workers or usable_cores()
+    isolated = IsolatedHasher(hasher, workers=threads, timeout_s=timeout_s, memory_limit=(memory_limit_mb << 20) or None) \
+        if timeout_s else None
+    hash_or_error = (isolated or hasher).hash_or_error
+
+    def outcome(item: InputFile) -> HashResult | ImageError:
+        return item.error or hash_or_error(item.path)
+
+    # Streamed: tee keeps only the items in flight, so a huge tree never sits in memory.
+    walk, to_hash = itertools.tee(iter_input_files(paths))
+    records: Iterator[dict[str, Any]] = (
+        _record(item, result) for item, result in zip(walk, ordered_map(outcome, to_hash, threads))
+    )
+    failed = total = 0
+    # Paths that are not valid UTF-8 are kept as escapes rather than failing the write.
+    target: Any = atomic_write(output, "w", encoding="utf-8", errors="backslashreplace", newline="") \
+        if output else nullcontext(stdout())
+    with target as stream:
+        writer = csv.DictWriter(stream, fieldnames=_csv_columns(chosen, dihedral, trim_borders), extrasaction="ignore") \
+            if output_format == "csv" else None
+        if writer:
+            writer.writeheader()
+        for record in records:
+            total += 1
+            failed += "error" in record
+            if writer:
+                writer.writerow(_csv_row(record))
+            else:
+                stream.write(json.dumps(record) + "\n")
+    if isolated is not None:
+        isolated.close()
+    if failed:
+        click.echo(f"hashmatch: {failed} of {total} files could not be hashed", err=True)
+    sys.exit(1 if failed else 0)
+
+

@@ -1,0 +1,101 @@
+"""`hashmatch lookup`: precomputed hashes (arguments, stdin lines, or `hashmatch hash`
+records) matched against a store, one JSON line per query."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..errors import ConfigurationError
+from ..hashing import HEX_LENGTH
+from ..matcher import Matcher
+from .common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
+
+
+@click.command("lookup")
+@click.argument("hashes", nargs=-1)
+@STORE_OPTION
+@match_options(dihedral_help="Also search the PDQ dihedral variants of records that carry them (hash --dihedral).",
+               trim_help="Also search the border-trimmed PDQ of records (hash --trim-borders).")
+def lookup(hashes, store_path, **match) -> None:
+    """Look hashes up: HASH arguments, or one per line on stdin. A line is hex, optionally
+    preceded by its algorithm (`pdq 0a1b...`; bare hex is tried as every algorithm of that
+    length held by the store), or a JSON record of `hashmatch hash` (its path, hashes, PDQ
+    quality and dihedral variants are used, so `hashmatch hash DIR | hashmatch lookup -s S`
+    matches a folder). One JSON line per query; a bad query gets an `error` and the run
+    goes on.
+
+    Exit status: 0 no match, 1 at least one match, 2 usage or setup error.
+    """
+    try:
+        matcher = Matcher(open_store(store_path), match_config(**match))
+    except ConfigurationError as exc:
+        raise SetupError(str(exc)) from exc
+    queries = hashes or (line for line in sys.stdin if line.strip())
+    any_match = False
+    out = stdout()
+    for raw in queries:
+        record, query = _lookup_query(raw.strip(), matcher)
+        if query is not None:
+            try:
+                result = matcher.match_hashes(**query)
+            except ConfigurationError as exc:
+                record["error"] = str(exc)
+            else:
+                record.update(result.to_dict())
+                any_match |= result.matched
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+    sys.exit(1 if any_match else 0)
+
+
+def _lookup_query(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the output record so far, keyword arguments for match_hashes or None on error)."""
+    if text.startswith("{"):
+        return _lookup_hash_record(text, matcher)
+    record: dict[str, Any] = {"query": text}
+    parts = text.replace(",", " ").split()
+    if len(parts) == 2:
+        algorithm = parts[0].lower()
+        if algorithm not in HEX_LENGTH:
+            record["error"] = f"unknown algorithm {parts[0]!r}"
+            return record, None
+        return record, {"hashes": {algorithm: parts[1]}}
+    if len(parts) != 1:
+        record["error"] = "expected HEX, ALGORITHM HEX or a JSON record of hashmatch hash"
+        return record, None
+    candidates = [a for a in matcher.algorithms if HEX_LENGTH[a] == len(parts[0])]
+    if not candidates:
+        record["error"] = f"no algorithm in this store has {len(parts[0])}-digit hashes"
+        return record, None
+    return record, {"hashes": {a: parts[0] for a in candidates}}
+
+
+def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    try:
+        source = json.loads(text)
+    except ValueError as exc:
+        return {"query": text[:200], "error": f"not valid JSON: {exc}"}, None
+    if not isinstance(source, dict):
+        return {"query": text[:200], "error": "a JSON query must be an object"}, None
+    record: dict[str, Any] = {"path": source["path"]} if "path" in source else {}
+    present = {a: source[a] for a in matcher.algorithms if isinstance(source.get(a), str)}
+    if "error" in source:
+        # A file that did not decode still has the exact hashes of its bytes: match those,
+        # keeping the decode problem. With none, the file's error passes through.
+        record["decode_error" if present else "error"] = source["error"]
+        return record, ({"hashes": present} if present else None)
+    if not present:
+        record["error"] = f"the record holds none of this store's algorithms ({', '.join(matcher.algorithms)})"
+        return record, None
+    quality = source.get("pdq_quality")
+    dihedral = source.get("pdq_dihedral")
+    trimmed, trimmed_quality = source.get("pdq_trimmed"), source.get("pdq_trimmed_quality")
+    return record, {"hashes": present, "pdq_quality": quality if isinstance(quality, int) else None,
+                    "pdq_dihedral": dihedral if isinstance(dihedral, dict) else None,
+                    "pdq_trimmed": trimmed if isinstance(trimmed, str) else None,
+                    "pdq_trimmed_quality": trimmed_quality if isinstance(trimmed_quality, int) else None}
+
+
