@@ -17,13 +17,21 @@ Formats (detect_format() reads the first bytes of the content; `format=` forces 
     a separated string; ``"deleted": true`` retracts the entry (see below).
 ``tx-csv``
     python-threatexchange ``threatexchange dataset -P --csv``: columns collab,
-    signal_type, signal_str, category, tags in any order. signal_type ``pdq`` ->
-    pdq, ``photo_md5``/``md5`` -> md5; anything else (``video_md5``, ``url``, ...)
-    is an error naming the type. `category` there is tx's opinion class:
-    POSITIVE_CLASS imports, INVESTIGATION_SEED imports with tag
-    ``investigation_seed``, NEGATIVE_CLASS is not imported but listed in
-    `retracted`. The collab becomes a tag ``collab:<name>``; a signal listed by
-    several collabs is one entry with all their tags (not a duplicate).
+    signal_type, signal_str, category, tags in any order (tags separated by spaces).
+    signal_type ``pdq`` -> pdq, ``photo_md5``/``md5`` -> md5, ``video_md5`` -> md5
+    and ``video_sha256`` -> sha256 (digests of the file's bytes, which is what md5
+    and sha256 are here) with a tag ``signal_type:video_md5`` (``video_sha256``)
+    keeping where they came from; anything else (``url``, ``raw_text``, ...) is an
+    error naming the type. `category` there is tx's aggregate opinion
+    (AggregateSignalOpinionCategory): POSITIVE_CLASS imports; INVESTIGATION_SEED
+    imports with tag ``investigation_seed``; DISPUTED (some opinions positive, some
+    negative: someone reported it as a false positive) imports with tag
+    ``disputed``, so it still matches and the reviewer sees the disagreement;
+    NEGATIVE_CLASS is not imported but listed in `retracted`, unless another row
+    lists the same signal (then that row's opinion wins). The collab becomes a tag
+    ``collab:<name>``; a signal listed by several collabs is one entry with all
+    their tags, as python-threatexchange models it (the rows merged into it are
+    counted in `merged`).
 ``tat-json``
     Tech Against Terrorism hash list v2: a JSON document, a list of objects or an
     object holding one (``results``, ``hashes``, ``data``, ...), each with
@@ -35,13 +43,22 @@ Formats (detect_format() reads the first bytes of the content; `format=` forces 
 Every hash is normalised to lowercase hex of its algorithm's length (HEX_LENGTH);
 PDQ is also accepted as 256-bit base64 (44 characters padded or 43 unpadded).
 
+Repeated hashes are data, not errors (two sources list the same picture; one picture
+at two sizes has one PDQ): every line is its own entry with its own id, category,
+date, tags and line, so lines with the same (algorithm, hash) and any different
+metadata are all kept, in file order. Only a line identical to an earlier one of the
+same list (same algorithm, hash, category, entry id, date and tags) is merged into
+that earlier entry; ParsedList.merged counts those lines. (tx-csv: see above.) A
+repeat never rejects a line nor fails a read.
+
 Errors: each bad entry is a ListFormatError naming the file, the line and the reason
-(wrong length, non-hex character, unknown algorithm, duplicate of line N, malformed
-CSV/JSON, line longer than the cap, bad date). By default the first one raises and
-nothing is returned; with ``skip_invalid=True`` every bad entry is collected in
-`rejected` (see write_rejects) and the rest returned. Whole-file problems (binary or
-non-UTF-8 content, an empty list, no hash column, no algorithm, JSON that cannot be
-resynchronised) always raise. Nothing is dropped silently.
+(wrong length, non-hex character, unknown algorithm, malformed CSV/JSON, line longer
+than the cap, bad date, a hash both listed and retracted). By default the first one
+raises and nothing is returned; with ``skip_invalid=True`` every bad entry is
+collected in `rejected` (see write_rejects) and the rest returned. Whole-file problems
+(binary or non-UTF-8 content, an empty list, no hash column, no algorithm, JSON that
+cannot be resynchronised) always raise. Nothing is dropped silently: a line is an
+entry, a rejection, a retraction or counted in `merged`.
 
 Performance: the file is read in bounded chunks (CHUNK_BYTES; a line longer than
 MAX_LINE_BYTES is rejected without ever being held whole), and each chunk is parsed
@@ -109,9 +126,24 @@ ALGORITHM_ALIASES: dict[str, str] = {
     **{name: name for name in ALGORITHMS},
     "sha-1": "sha1", "sha_1": "sha1", "sha-256": "sha256", "sha_256": "sha256",
     "photo_md5": "md5", "photomd5": "md5", "photo_pdq": "pdq",
+    # python-threatexchange's file digests: MD5 / SHA-256 of the file's bytes, as hashmatch's.
+    "video_md5": "md5", "video_sha256": "sha256",
 }
+#: tx-csv signal types kept as a tag ``signal_type:<name>`` on the entry (provenance).
+_TX_TAGGED_SIGNAL_TYPES = frozenset({"video_md5", "video_sha256"})
 
-_TX_OPINIONS = {"positive_class": None, "investigation_seed": None, "negative_class": "negative_class"}
+#: python-threatexchange AggregateSignalOpinionCategory names (lower-cased) ->
+#: (retraction reason or None to import, tag added to the entry or None).
+_TX_OPINIONS: dict[str, tuple[str | None, str | None]] = {
+    "positive_class": (None, None),
+    "investigation_seed": (None, "investigation_seed"),
+    "disputed": (None, "disputed"),  # some opinions positive, some negative: still matches, flagged
+    "negative_class": ("negative_class", None),
+    # The names of python-threatexchange before 1.0 (SignalOpinionCategory), in older exports.
+    "true_positive": (None, None),
+    "worth_investigating": (None, "investigation_seed"),
+    "false_positive": ("false_positive", None),
+}
 _JSON_LIST_KEYS = ("results", "hashes", "data", "items", "entries", "hash_list", "hashlist")
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
@@ -155,6 +187,8 @@ class ListEntry(NamedTuple):
 class ParsedList:
     """A parsed list, columnar: entry i is (algorithms[i], hashes[i], categories[i],
     entry_ids[i], dates[i], tags[i], lines[i]). Entries keep their file order.
+    A hash may occur in several entries (lines that differ in some metadata); lines
+    repeating an earlier line exactly are counted in `merged` (see the module docs).
 
     `algorithms` and `categories` hold shared (interned) string objects, so millions of
     entries cost one pointer each there; `lines` is an int64 numpy array.
@@ -171,6 +205,10 @@ class ParsedList:
     lines: np.ndarray  # int64, 1-based source line of each entry
     rejected: list[Rejected] = field(default_factory=list)
     retracted: list[Retracted] = field(default_factory=list)
+    #: Lines merged into an earlier entry instead of becoming one: a line identical to
+    #: an earlier line (same algorithm, hash, category, entry id, date and tags), or,
+    #: in tx-csv, another collab's row for a signal already listed (its tags joined).
+    merged: int = 0
 
     @classmethod
     def from_hashes(cls, algorithm: str, hashes: Sequence[str], *, category: str | None = None) -> "ParsedList":
@@ -240,8 +278,6 @@ def _canonical_algorithm(raw: str) -> str:
     found = ALGORITHM_ALIASES.get(raw.strip().lower())
     if found is None:
         shown = raw.strip()[:40]
-        if shown.lower() == "video_md5":
-            raise _Bad("unsupported signal type 'video_md5' (MD5 of videos; hashmatch matches images)")
         raise _Bad(f"unknown algorithm {shown!r} (supported: {', '.join(ALGORITHMS)})")
     return found
 
@@ -568,10 +604,11 @@ class _Builder:
         self.tags: list[tuple[str, ...]] = []
         self.lines: list[np.ndarray] = []
         self.keys: list[np.ndarray] = []  # _prefix_keys of the entries
-        self.numbers: list[np.ndarray] = []  # tat-json: 1-based entry number of each entry
         self.rejected: list[Rejected] = []
         self.retracted: list[Retracted] = []
-        self.merge_duplicates = fmt == "tx-csv"
+        self.merged = 0  # lines merged into an earlier entry (ParsedList.merged)
+        # tx-csv: rows of one signal are one entry (one row per collab listing it).
+        self.merge_signals = fmt == "tx-csv"
 
     def fail(self, line: int | None, reason: str) -> ListFormatError:
         return ListFormatError(self.path, line, reason)
@@ -684,8 +721,6 @@ class _Builder:
                 list(compress(c, mask)) for c in (alg_col, out, cat_col, id_col, date_col, tag_col))
             linenos = linenos[keep]
             keys = keys[keep]
-            if numbers is not None:
-                numbers = numbers[keep]
             if retract is not None:
                 retract = list(compress(retract, mask))
         if retract is not None and any(retract):
@@ -696,8 +731,6 @@ class _Builder:
                 list(compress(c, mask)) for c in (alg_col, out, cat_col, id_col, date_col, tag_col))
             linenos = linenos[np.array(mask, bool)]
             keys = keys[np.array(mask, bool)]
-            if numbers is not None:
-                numbers = numbers[np.array(mask, bool)]
         if not out:
             return
         self.algorithms += alg_col
@@ -708,8 +741,6 @@ class _Builder:
         self.tags += tag_col
         self.lines.append(np.asarray(linenos, np.int64))
         self.keys.append(keys)
-        if numbers is not None:
-            self.numbers.append(numbers)
 
     def _default_algorithm(self, line: int) -> str:
         if self.default_algorithm is None:
@@ -759,17 +790,11 @@ class _Builder:
 
     def finish(self) -> ParsedList:
         lines = np.concatenate(self.lines) if self.lines else np.zeros(0, np.int64)
-        self.entry_numbers = np.concatenate(self.numbers) if self.numbers else None
         keys = np.concatenate(self.keys) if self.keys else np.zeros(0, np.uint64)
         self.keys = []
-        drop = self._duplicates(keys, lines)
+        lines = self._compact(self._repeats(keys), lines)
         if self.retracted:
-            drop |= self._retraction_conflicts(lines)
-        if drop.any():
-            mask = (~drop).tolist()
-            for name in ("algorithms", "hashes", "categories", "entry_ids", "dates", "tags"):
-                setattr(self, name, list(compress(getattr(self, name), mask)))
-            lines = lines[~drop]
+            lines = self._compact(self._retraction_conflicts(lines), lines)
         self.rejected.sort(key=lambda r: r.line)
         if not self.hashes and not self.retracted:
             if self.rejected:
@@ -777,48 +802,62 @@ class _Builder:
                                       self.rejected)
             raise self.fail(None, "no entries (the list is empty)")
         return ParsedList(self.format, self.path, self.algorithms, self.hashes, self.categories, self.entry_ids,
-                          self.dates, self.tags, lines, self.rejected, self.retracted)
+                          self.dates, self.tags, lines, self.rejected, self.retracted, self.merged)
 
-    def _duplicates(self, keys: np.ndarray, lines: np.ndarray) -> np.ndarray:
-        """Mask of entries repeating an earlier (algorithm, hash); rejects or merges them."""
-        drop = np.zeros(len(self.hashes), bool)
-        found: list[tuple[int, int]] = []  # (later index, first index)
+    def _compact(self, drop: np.ndarray, lines: np.ndarray) -> np.ndarray:
+        """Remove the entries `drop` marks from every column; returns the lines kept."""
+        if not drop.any():
+            return lines
+        mask = (~drop).tolist()
+        for name in ("algorithms", "hashes", "categories", "entry_ids", "dates", "tags"):
+            setattr(self, name, list(compress(getattr(self, name), mask)))
+        return lines[~drop]
+
+    def _repeats(self, keys: np.ndarray) -> np.ndarray:
+        """Mask of the entries merged into an earlier one; counts them in `merged`.
+
+        Repeated hashes are kept: a line is merged only when it repeats an earlier
+        line exactly (algorithm, hash, category, entry id, date, tags), or, in tx-csv,
+        when it lists a signal already listed (another collab's opinion: the tags are
+        joined). Only entries whose prefix key repeats (numpy sort) are compared, in
+        one C-level pass over those, so a list without repeats costs one sort."""
+        n = len(self.hashes)
+        drop = np.zeros(n, bool)
         ordered = np.sort(keys)
-        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-        if repeated.size:
-            first_of: dict[tuple[str, str], int] = {}
-            for i in np.flatnonzero(np.isin(keys, repeated)).tolist():  # ascending: file order
-                seen = first_of.setdefault((self.algorithms[i], self.hashes[i]), i)
-                if seen != i:
-                    found.append((i, seen))
-        if not found:
+        if not (ordered[1:] == ordered[:-1]).any():  # the usual case: one sort, done
             return drop
-        found.sort()
-        if self.merge_duplicates:  # tx-csv: one row per collab listing the signal
-            for later, first in found:
-                merged = dict.fromkeys(self.tags[first] + self.tags[later])
-                self.tags[first] = tuple(merged)
-                drop[later] = True
-            return drop
-        if not self.skip_invalid:
-            later, first = min(found, key=lambda p: (lines[p[0]], p[0]))
-            raise self.fail(int(lines[later]), self._duplicate_reason(later, first, lines))
-        for later, first in found:
-            self.reject(int(lines[later]), self._duplicate_reason(later, first, lines),
-                        f"{self.algorithms[later]} {self.hashes[later]}")
-            drop[later] = True
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        same = ordered[1:] == ordered[:-1]
+        candidate = np.zeros(n, bool)
+        candidate[order[1:][same]] = True
+        candidate[order[:-1][same]] = True
+        idx = np.flatnonzero(candidate)  # ascending: file order, so the first of a kind is kept
+        rows = idx.tolist()
+        others = [self.algorithms] if self.merge_signals else \
+            [self.algorithms, self.categories, self.entry_ids, self.dates, self.tags]
+        # A column holding one value throughout (the usual category, date, ...) cannot
+        # tell entries apart: leave it out of the key (list.count runs at C speed).
+        others = [c for c in others if c.count(c[0]) != n]
+        full_keys: Iterable[Any] = map(self.hashes.__getitem__, rows)
+        if others:
+            full_keys = zip(full_keys, *(map(column.__getitem__, rows) for column in others))
+        first_of: dict[Any, int] = {}
+        firsts = np.fromiter(map(first_of.setdefault, full_keys, rows), np.int64, len(rows))
+        later = firsts != idx
+        drop[idx[later]] = True
+        if self.merge_signals:  # one signal, several collabs: the first row takes every row's tags
+            tags = self.tags
+            for i, first in zip(idx[later].tolist(), firsts[later].tolist()):
+                tags[first] = tuple(dict.fromkeys(tags[first] + tags[i]))
+        self.merged += int(np.count_nonzero(later))
         return drop
-
-    def _duplicate_reason(self, later: int, first: int, lines: np.ndarray) -> str:
-        if self.entry_numbers is None:
-            return f"duplicate: the same {self.algorithms[later]} hash as line {int(lines[first])}"
-        return (f"entry {int(self.entry_numbers[later])}: duplicate: the same {self.algorithms[later]} hash as "
-                f"entry {int(self.entry_numbers[first])} (line {int(lines[first])})")
 
     def _retraction_conflicts(self, lines: np.ndarray) -> np.ndarray:
         """An entry both listed and retracted in one file. tx-csv: another collab's
-        positive opinion wins (the hash is imported, not retracted). Otherwise it is
-        contradictory: the later of the two lines is the bad one."""
+        row that imports the signal (positive, seed or disputed) wins: the hash is
+        imported, not retracted. Otherwise it is contradictory: the later of the two
+        lines is the bad one."""
         drop = np.zeros(len(self.hashes), bool)
         retracted = {(r.algorithm, r.hash): r for r in self.retracted}
         if not retracted:
@@ -839,6 +878,8 @@ class _Builder:
                 problem = (entry_line, reason, f"{self.algorithms[i]} {self.hashes[i]}")
                 drop[i] = True
             else:
+                if r.line in bad_retractions:  # a repeated hash listed before it: rejected once
+                    continue
                 reason = f"retracted (deleted) here but listed at line {entry_line}"
                 problem = (r.line, reason, f"{r.algorithm} {r.hash}")
                 bad_retractions.add(r.line)
@@ -1034,21 +1075,28 @@ class _DelimitedParser:
         opinions = columns.get("opinion", [""] * n)
         tag_fields = columns.get("tags", [""] * n)
         collabs = columns.get("collab", [""] * n)
+        signal_types = columns["algorithm"]
         tags, retract, keep = [], [], []
-        for i, (opinion, tag_field, collab) in enumerate(zip(opinions, tag_fields, collabs)):
+        for i, (opinion, tag_field, collab, signal_type) in enumerate(zip(opinions, tag_fields, collabs,
+                                                                           signal_types)):
             name = opinion.strip().lower()
             if name and name not in _TX_OPINIONS:
                 self.b.reject(int(linenos[i]), f"unknown threatexchange opinion category {opinion.strip()[:40]!r} "
-                                               "(expected POSITIVE_CLASS, NEGATIVE_CLASS or INVESTIGATION_SEED)",
-                              texts(i))
+                                               "(expected POSITIVE_CLASS, INVESTIGATION_SEED, DISPUTED or "
+                                               "NEGATIVE_CLASS, or the older TRUE_POSITIVE, WORTH_INVESTIGATING or "
+                                               "FALSE_POSITIVE)", texts(i))
                 continue
+            reason, opinion_tag = _TX_OPINIONS.get(name, (None, None))  # blank: imported as listed
             row_tags = tag_field.split()
-            if name == "investigation_seed":
-                row_tags.append("investigation_seed")
+            if opinion_tag:
+                row_tags.append(opinion_tag)
+            kind = signal_type.strip().lower()
+            if kind in _TX_TAGGED_SIGNAL_TYPES:
+                row_tags.append(f"signal_type:{kind}")
             if collab.strip():
                 row_tags.append(f"collab:{collab.strip()}")
             tags.append(tuple(dict.fromkeys(row_tags)))
-            retract.append(_TX_OPINIONS.get(name))
+            retract.append(reason)
             keep.append(i)
         if len(keep) != n:
             columns = {role: [col[i] for i in keep] for role, col in columns.items()}

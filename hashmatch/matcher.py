@@ -54,9 +54,10 @@ class Match:
     store_id: int  # the store's id for the entry
     variant: str | None = None  # PDQ dihedral variant of the query that hit
     query_quality: int | None = None  # the query's PDQ quality
+    tags: tuple[str, ...] = ()  # the entry's tags: its source's opinion (disputed, ...), collab, file type
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "tags": list(self.tags)}
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,8 @@ class Matcher:
             variant = DIHEDRAL_NAMES[0]
         return Match(algorithm=algorithm, distance=distance, threshold=threshold, list_name=entry.list_name,
                      list_version=entry.list_version, category=entry.category, entry_id=entry.entry_id,
-                     store_id=store_id, variant=variant, query_quality=quality if algorithm == "pdq" else None)
+                     store_id=store_id, variant=variant, query_quality=quality if algorithm == "pdq" else None,
+                     tags=entry.tags)
 
 
 def _hex(value: Any, length: int, what: str) -> str:

@@ -181,21 +181,28 @@ def test_tx_csv_export(tmp_path, chunked):
         ("pdq", p2, "csam", None, None, ("collab:Sample B",), 6),
     ]
     assert parsed.retracted == [Retracted(5, "md5", m2, None, "negative_class")]
+    assert parsed.merged == 1  # Sample B's row for p1
 
 
 def test_tx_csv_column_order_and_unsupported_types(tmp_path):
-    v = hexhash("md5")
-    path = write(tmp_path, "tx.csv", f"signal_type,signal_str,collab,category,tags\nvideo_md5,{v},c,POSITIVE_CLASS,\n")
+    v, s = hexhash("md5"), hexhash("sha256")
+    path = write(tmp_path, "tx.csv", f"signal_type,signal_str,collab,category,tags\nvideo_md5,{v},c,POSITIVE_CLASS,\n"
+                                     f"VIDEO_SHA256,{s},c,POSITIVE_CLASS,x\n")
     assert detect_format(path) == "tx-csv"
-    err = fails("video_md5", path)
-    assert err.line == 2
+    # video_md5 / video_sha256 are digests of the file's bytes: hashmatch's md5 / sha256,
+    # tagged with the signal type they came as
+    assert list(read_list(path)) == [
+        ("md5", v, None, None, None, ("signal_type:video_md5", "collab:c"), 2),
+        ("sha256", s, None, None, None, ("x", "signal_type:video_sha256", "collab:c"), 3),
+    ]
     path = write(tmp_path, "tx2.csv", f"signal_type,signal_str,collab,category,tags\nurl,http://x,c,POSITIVE_CLASS,\n"
                                       f"pdq,{hexhash()},c,POSITIVE_CLASS,\n")
     fails(r"line 2: unknown algorithm 'url'", path)
     parsed = read_list(path, skip_invalid=True)
     assert len(parsed) == 1 and parsed.rejected[0].line == 2
     path = write(tmp_path, "tx3.csv", f"signal_type,signal_str,collab,category,tags\npdq,{hexhash()},c,MAYBE,\n")
-    fails("line 2: unknown threatexchange opinion category 'MAYBE'", path)
+    err = fails("line 2: unknown threatexchange opinion category 'MAYBE'", path)
+    assert "POSITIVE_CLASS, INVESTIGATION_SEED, DISPUTED or NEGATIVE_CLASS" in err.reason
 
 
 def tat_entries():
@@ -419,19 +426,26 @@ def test_malformed_jsonl(tmp_path, chunked):
         (2, "malformed JSON"), (3, "expected a JSON object, found list"), (4, "'value' must be a string")]
 
 
-def test_duplicates_name_both_lines(tmp_path, chunked):
+def test_repeated_lines_are_merged_or_kept(tmp_path, chunked):
+    """A repeated hash is never an error: an identical line is merged into the first
+    (and counted), a line with other metadata is an entry of its own."""
     a, b = hexhash(), hexhash()
     rows = [f"pdq {a}", f"pdq {b}", f"md5 {a[:32]}", f"pdq {a.upper()}", f"pdq {b}", f"md5 {a[:32]}"]
     path = write(tmp_path, "dups.txt", "\n".join(rows) + "\n")
-    err = fails("line 4: duplicate: the same pdq hash as line 1", path)
-    assert err.line == 4
-    parsed = read_list(path, skip_invalid=True)
-    assert parsed.lines.tolist() == [1, 2, 3]
-    assert [(r.line, r.reason) for r in parsed.rejected] == [
-        (4, "duplicate: the same pdq hash as line 1"),
-        (5, "duplicate: the same pdq hash as line 2"),
-        (6, "duplicate: the same md5 hash as line 3"),
-    ]
+    for skip_invalid in (False, True):
+        parsed = read_list(path, skip_invalid=skip_invalid)
+        assert list(zip(parsed.algorithms, parsed.hashes, parsed.lines.tolist())) == [
+            ("pdq", a, 1), ("pdq", b, 2), ("md5", a[:32], 3)]
+        assert parsed.merged == 3 and parsed.rejected == []
+    # the same hashes with different ids: every line is an entry
+    csv_rows = [f"{alg},{h},id-{i}" for i, (alg, h) in enumerate(r.split() for r in rows)]
+    path = write(tmp_path, "dups.csv", "algorithm,hash,id\n" + "\n".join(csv_rows) + "\n")
+    for skip_invalid in (False, True):
+        parsed = read_list(path, skip_invalid=skip_invalid)
+        assert len(parsed) == 6 and parsed.merged == 0 and parsed.rejected == []
+        assert parsed.lines.tolist() == [2, 3, 4, 5, 6, 7]
+        assert parsed.entry_ids == [f"id-{i}" for i in range(6)]
+        assert parsed.hashes == [a, b, a[:32], a, b, a[:32]]
 
 
 def test_same_prefix_is_not_a_duplicate(tmp_path):
@@ -661,6 +675,221 @@ def test_larger_list_in_bulk(tmp_path):
     assert parsed.hashes == hashes
     assert parsed.lines[-1] == 50_001
     assert parsed.categories[0] is parsed.categories[-1]  # one shared string
+    assert parsed.merged == 0
     with open(path, "a") as handle:
-        handle.write(f"{hashes[123].upper()},csam\n")
-    fails("line 50002: duplicate: the same pdq hash as line 125", str(path), algorithm="pdq")
+        handle.write(f"{hashes[123].upper()},csam\n")  # identical to line 125: merged
+        handle.write(f"{hashes[456]},ncii\n")  # the same hash, another category: kept
+    parsed = read_list(path, algorithm="pdq")
+    assert len(parsed) == 50_001 and parsed.merged == 1 and parsed.rejected == []
+    assert parsed.hashes[:50_000] == hashes and parsed.hashes[-1] == hashes[456]
+    assert parsed.lines[-2:].tolist() == [50_001, 50_003]
+    assert (parsed.categories[456], parsed.categories[-1]) == ("csam", "ncii")
+
+
+# ------------------------------------------------------------------------------ repeated hashes
+
+
+def test_one_pdq_twice_with_different_ids_both_kept(tmp_path, chunked):
+    """Two sources listing the same picture: two entries, in file order, each with its
+    own id and line (dropping either would lose the evidence of the other)."""
+    a, b = hexhash(), hexhash()
+    path = write(tmp_path, "l.csv", f"hash,algorithm,id,category\n{a},pdq,ncmec-1,csam\n{b},pdq,x,csam\n"
+                                    f"{a.upper()},PDQ,gifct-9,csam\n")
+    for skip_invalid in (False, True):
+        parsed = read_list(path, skip_invalid=skip_invalid)
+        assert list(parsed) == [("pdq", a, "csam", "ncmec-1", None, (), 2), ("pdq", b, "csam", "x", None, (), 3),
+                                ("pdq", a, "csam", "gifct-9", None, (), 4)]
+        assert parsed.merged == 0 and parsed.rejected == []
+        idx, digests = parsed.digests("pdq")
+        assert idx.tolist() == [0, 1, 2] and digests[0].tobytes() == digests[2].tobytes()
+
+
+@pytest.mark.parametrize("field, first, second", [
+    ("entry_id", "1", "2"), ("category", "csam", "terrorism"), ("date", "2024-01-01", "2024-01-02"),
+    ("tags", "a", "a;b"), ("tags", "a;b", "b;a"), ("category", "csam", ""),
+])
+def test_any_metadata_difference_keeps_both(tmp_path, chunked, field, first, second):
+    h = hexhash()
+    path = write(tmp_path, "l.csv", f"hash,{field}\n{h},{first}\n{h},{second}\n")
+    parsed = read_list(path, algorithm="pdq")
+    assert parsed.hashes == [h, h] and parsed.lines.tolist() == [2, 3] and parsed.merged == 0
+
+
+def test_identical_lines_are_merged_and_counted(tmp_path, chunked):
+    h, g, m = hexhash(), hexhash(), hexhash("md5")
+    text = f"pdq {h}\n{h}\npdq {g}\nPDQ {h.upper()}\nmd5 {m}\nmd5 {m}\n"
+    csv_text = (f"hash,algorithm,id,date,tags,category\n{h},pdq,7,2024-01-01,a;b,csam\n{g},pdq,,,,\n"
+                f'{h.upper()},pdq, 7 ,2024-01-01,"a,b",csam\n'  # the same entry: "a,b" is "a;b"
+                f"{h},PDQ,7,2024-01-01,a,csam\n"  # other tags: an entry of its own
+                f'"{h}",pdq,7,2024-01-01,"a;b",csam\n{m},md5,,,,\n{m},md5,,,,\n')
+    jsonl = "\n".join(json.dumps(o) for o in [
+        {"hash": h, "algorithm": "pdq", "id": 7, "date": "2024-01-01", "tags": ["a", "b"], "category": "csam"},
+        {"hash": g, "algorithm": "pdq"},
+        {"hash": h, "algorithm": "pdq", "id": "7", "date": "2024-01-01", "tags": "a;b", "category": "csam"},
+        {"hash": h, "algorithm": "pdq", "id": 7, "date": "2024-01-01", "tags": ["a"], "category": "csam"},
+        {"hash": h.upper(), "algorithm": "PDQ", "id": 7, "date": "2024-01-01", "tags": ["a", "b"], "category": "csam"},
+        {"hash": m, "algorithm": "md5"}, {"hash": m, "algorithm": "md5"}]) + "\n"
+    for fmt, content in (("text", text), ("csv", csv_text), ("jsonl", jsonl)):
+        path = write(tmp_path, f"l.{fmt}", content)
+        for skip_invalid in (False, True):
+            parsed = read_list(path, format=fmt, algorithm="pdq", skip_invalid=skip_invalid)
+            assert parsed.rejected == [] and parsed.merged == 3, fmt
+            if fmt == "text":  # a text line has no metadata: the same hash is the same line
+                assert list(zip(parsed.hashes, parsed.lines.tolist())) == [(h, 1), (g, 3), (m, 5)]
+            else:  # the 3rd and 5th lines repeat the 1st and the 7th the 6th; the 4th has other tags
+                first = 2 if fmt == "csv" else 1
+                assert list(zip(parsed.hashes, parsed.lines.tolist())) == [
+                    (h, first), (g, first + 1), (h, first + 3), (m, first + 5)], fmt
+                assert parsed.tags == [("a", "b"), (), ("a",), ()]
+                assert parsed.entry_ids == ["7", None, "7", None]
+
+
+def test_identical_tat_entries_are_merged(tmp_path):
+    h = hexhash()
+    items = [{"id": 1, "hash_digest": h, "algorithm": "PDQ", "ideology": "x", "deleted": False},
+             {"id": 2, "hash_digest": h, "algorithm": "PDQ", "ideology": "x", "deleted": False},
+             {"id": 1, "hash_digest": h.upper(), "algorithm": "pdq", "ideology": "x", "deleted": False}]
+    parsed = read_list(write(tmp_path, "tat.json", json.dumps(items, indent=1)))
+    assert parsed.entry_ids == ["1", "2"] and parsed.merged == 1 and parsed.rejected == []
+
+
+def test_many_repeats_read_in_chunks(tmp_path, monkeypatch):
+    """200k lines, a quarter of them repeating a hash: the result equals a line-by-line
+    reference at every chunk size, and a repeat fails nothing."""
+    rng = np.random.default_rng(11)
+    distinct = [row.tobytes().hex() for row in rng.integers(0, 256, size=(150_000, 32), dtype=np.uint8)]
+    rows, expected, seen = [], [], set()
+    for i in range(200_000):
+        h = distinct[i] if i < 150_000 else distinct[int(rng.integers(0, 150_000))]
+        entry_id = f"id{i % 3}" if i >= 150_000 else "id0"
+        category = ("csam", "ncii")[int(rng.integers(0, 2))] if i >= 150_000 else "csam"
+        rows.append(f"{h.upper() if i % 7 == 0 else h},pdq,{entry_id},{category}\n")
+        key = (h, category, entry_id)
+        if key not in seen:
+            seen.add(key)
+            expected.append(("pdq", h, category, entry_id, None, (), i + 2))
+    path = tmp_path / "big.csv"
+    with open(path, "w") as handle:
+        handle.write("hash,algorithm,id,category\n")
+        handle.writelines(rows)
+    merged = 200_000 - len(expected)
+    assert 5_000 < merged < 20_000 and len(set(distinct)) == 150_000
+    for chunk in (None, 1 << 16, 4099):
+        if chunk is not None:
+            monkeypatch.setattr(lists, "CHUNK_BYTES", chunk)
+        parsed = read_list(path)
+        assert parsed.merged == merged and parsed.rejected == []
+        assert list(parsed) == expected
+        if chunk is None:
+            assert len(read_list(path, skip_invalid=True)) == len(expected)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_round_trip_with_repeated_hashes(tmp_path, fmt):
+    h, g = hexhash(), hexhash("md5")
+    columns = {"algorithms": ["pdq", "md5", "pdq", "pdq", "md5"], "hashes": [h, g, h, h, g],
+               "categories": ["csam", None, "csam", "ncii", None], "entry_ids": ["a", None, "b", "a", "x"],
+               "dates": [None, None, None, None, "2024-01-01"], "tags": [(), ("t",), (), (), ("t",)]}
+    path = tmp_path / f"export.{fmt}"
+    assert write_list(path, format=fmt, **columns) == 5
+    parsed = read_list(path)
+    assert parsed.columns() == columns and parsed.merged == 0
+    again = tmp_path / f"again.{fmt}"
+    assert parsed.write(again, format=fmt) == 5
+    assert read_list(again).columns() == columns
+
+
+def test_round_trip_text_with_repeated_hashes(tmp_path):
+    """text carries only algorithm and hash: entries that differ only in metadata become
+    identical lines there, read back as one entry each (the rest counted as merged)."""
+    h, g = hexhash(), hexhash()
+    path = tmp_path / "export.txt"
+    write_list(path, hashes=[h, g, h], algorithms="pdq", entry_ids=["a", "b", "c"], format="text")
+    parsed = read_list(path)
+    assert parsed.hashes == [h, g] and parsed.merged == 1
+
+
+# ------------------------------------------------------------------------------ threatexchange opinions
+
+
+def tx_csv(path, rows) -> str:
+    """A CSV exactly as python-threatexchange's `tx dataset -P --csv` writes it: a
+    csv.DictWriter with the default dialect (CRLF, minimal quoting), tags joined by
+    spaces."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["collab", "signal_type", "signal_str", "category", "tags"])
+        writer.writeheader()
+        for collab, signal_type, signal_str, category, tags in rows:
+            writer.writerow({"collab": collab, "signal_str": signal_str, "signal_type": signal_type,
+                             "category": category, "tags": " ".join(tags)})
+    return str(path)
+
+
+def test_tx_csv_disputed_and_every_opinion(tmp_path, chunked):
+    p1, p2, p3, p4, p5, p6 = (hexhash() for _ in range(6))
+    v = hexhash("md5")
+    path = tx_csv(tmp_path / "tx.csv", [
+        ("Sample Data", "pdq", p1, "POSITIVE_CLASS", ["t1", "t2"]),
+        ("NCMEC, hashes", "pdq", p1, "DISPUTED", ["t2", "t3"]),  # another collab reported a false positive
+        ("Sample Data", "pdq", p2, "DISPUTED", []),
+        ("Sample Data", "pdq", p3, "INVESTIGATION_SEED", ["seed"]),
+        ("Sample Data", "pdq", p4, "NEGATIVE_CLASS", []),
+        ("Other", "pdq", p4, "DISPUTED", []),  # listed by another collab: imported, not retracted
+        ("Sample Data", "video_md5", v, "POSITIVE_CLASS", []),
+        ("Sample Data", "pdq", p5, "NEGATIVE_CLASS", []),
+        ("Other", "pdq", p6, "POSITIVE_CLASS", []),
+        ("Sample Data", "pdq", p6, "NEGATIVE_CLASS", []),
+    ])
+    assert (tmp_path / "tx.csv").read_bytes().count(b"\r\n") == 11
+    assert detect_format(path) == "tx-csv"
+    for skip_invalid in (False, True):
+        parsed = read_list(path, category="csam", skip_invalid=skip_invalid)
+        assert list(parsed) == [
+            ("pdq", p1, "csam", None, None, ("t1", "t2", "collab:Sample Data", "t3", "disputed", "collab:NCMEC, hashes"),
+             2),
+            ("pdq", p2, "csam", None, None, ("disputed", "collab:Sample Data"), 4),
+            ("pdq", p3, "csam", None, None, ("seed", "investigation_seed", "collab:Sample Data"), 5),
+            ("pdq", p4, "csam", None, None, ("disputed", "collab:Other"), 7),
+            ("md5", v, "csam", None, None, ("signal_type:video_md5", "collab:Sample Data"), 8),
+            ("pdq", p6, "csam", None, None, ("collab:Other",), 10),
+        ]
+        assert parsed.retracted == [Retracted(9, "pdq", p5, None, "negative_class")]
+        assert parsed.merged == 1 and parsed.rejected == []
+
+
+def test_tx_csv_photo_md5_and_video_md5_are_one_md5_entry(tmp_path):
+    m = hexhash("md5")
+    path = tx_csv(tmp_path / "tx.csv", [("A", "photo_md5", m, "POSITIVE_CLASS", []),
+                                        ("B", "video_md5", m.upper(), "POSITIVE_CLASS", [])])
+    parsed = read_list(path)
+    assert list(parsed) == [("md5", m, None, None, None, ("collab:A", "signal_type:video_md5", "collab:B"), 2)]
+    assert parsed.merged == 1
+
+
+def test_repeated_hash_listed_and_retracted(tmp_path):
+    """A retraction is by hash: it conflicts with every listing of that hash, and each
+    bad line is reported once."""
+    h, g = hexhash(), hexhash()
+    lines = [{"hash": h, "algorithm": "pdq", "id": "a"}, {"hash": h, "algorithm": "pdq", "id": "b"},
+             {"hash": h, "algorithm": "pdq", "deleted": True}, {"hash": g, "algorithm": "pdq"},
+             {"hash": h, "algorithm": "pdq", "id": "c"}]
+    path = write(tmp_path, "l.jsonl", "\n".join(json.dumps(o) for o in lines) + "\n")
+    fails("retracted .deleted. here but listed at line 1", path)
+    parsed = read_list(path, skip_invalid=True)
+    assert list(zip(parsed.hashes, parsed.entry_ids)) == [(h, "a"), (h, "b"), (g, None)]
+    assert parsed.retracted == []
+    assert [(r.line, r.reason) for r in parsed.rejected] == [
+        (3, "retracted (deleted) here but listed at line 1"), (5, "listed here but retracted (deleted) at line 3")]
+
+
+def test_tx_csv_older_opinion_names(tmp_path):
+    """python-threatexchange before 1.0 named its opinions TRUE_POSITIVE,
+    WORTH_INVESTIGATING and FALSE_POSITIVE; older exports carry them."""
+    p1, p2, p3 = (hexhash() for _ in range(3))
+    path = tx_csv(tmp_path / "tx.csv", [("A", "pdq", p1, "TRUE_POSITIVE", []),
+                                        ("A", "pdq", p2, "WORTH_INVESTIGATING", []),
+                                        ("A", "pdq", p3, "FALSE_POSITIVE", [])])
+    parsed = read_list(path)
+    assert list(parsed) == [("pdq", p1, None, None, None, ("collab:A",), 2),
+                            ("pdq", p2, None, None, None, ("investigation_seed", "collab:A"), 3)]
+    assert parsed.retracted == [Retracted(4, "pdq", p3, None, "false_positive")]

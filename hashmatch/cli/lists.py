@@ -44,7 +44,9 @@ def list_import(files, store_path, name, list_version, category, algorithm, list
                 store, file, name=name, version=list_version, pdq_mode=pdq_mode, format=list_format,
                 algorithm=algorithm, category=category, skip_invalid=skip_invalid)
             counts = ", ".join(f"{n} {a}" for a, n in sorted(parsed.counts().items()))
-            click.echo(safe(f"{list_name}: imported {len(parsed)} entries ({counts}) as version {version}"), err=True)
+            merged = f"; {parsed.merged} repeated lines merged into identical entries" if parsed.merged else ""
+            click.echo(safe(f"{list_name}: imported {len(parsed)} entries ({counts}) as version {version}{merged}"),
+                       err=True)
             if parsed.rejected:
                 report = rejects or f"{file}.rejects.csv"
                 write_rejects(parsed.rejected, report)
