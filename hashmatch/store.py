@@ -16,6 +16,16 @@ never change after they are written, so an open Store keeps matching against its
 generation until it is explicitly reloaded, and a reader never sees half an update.
 Opening verifies every file against the manifest's sha256 (FAISS and numpy would happily
 match against silently corrupted bytes) and refuses a store that fails. No pickle.
+
+Concurrent openers: Store.open reads the manifest, then every file it lists (once open, a
+Store needs no file by name). It holds flock(LOCK_SH) on the store folder itself (no lock
+file, so a read-only mount is covered too) from before reading the manifest until its
+database is open. After committing, a writer tries flock(LOCK_EX | LOCK_NB) on the folder
+for up to CLEANUP_WAIT seconds and removes older generations' files only once it has it;
+else they stay until a later change. Where the folder cannot be locked at all (some network
+file systems) writers remove them anyway and an opener that finds a file missing or
+different starts over if the manifest has moved meanwhile (at most OPEN_ATTEMPTS times), so
+an integrity error means real damage. Writers are serialised by flock(LOCK_EX) on STORE/.lock.
 """
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +59,8 @@ FORMAT_VERSION = 1
 BULK_ROWS = 250
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+CLEANUP_WAIT = 2.0  # seconds a writer tries to get the openers' lock (module docstring)
+OPEN_ATTEMPTS = 10  # times Store.open reads a manifest that moved under it before giving up
 
 SCHEMA = """
 CREATE TABLE lists (
@@ -175,14 +188,21 @@ class Store:
     # -- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Store":
-        """Open and verify the store at `path` (every file's sha256 against the manifest)."""
+        """Open and verify the store at `path` (every file's sha256 against the manifest),
+        holding the openers' lock (module docstring) so no writer removes the files meanwhile."""
         root = Path(path)
-        try:
-            manifest = Manifest.from_json((root / MANIFEST).read_text())
-        except FileNotFoundError as exc:
-            raise StoreError(f"{root} is not a hashmatch store (no {MANIFEST})") from exc
-        except (ValueError, TypeError) as exc:
-            raise StoreIntegrityError(f"{root / MANIFEST} is damaged: {exc}") from exc
+        with _folder_lock(root, exclusive=False):
+            for _ in range(OPEN_ATTEMPTS - 1):
+                text, manifest = _read_manifest(root)
+                try:
+                    return cls._load(root, manifest)
+                except StoreIntegrityError:  # damage, unless a writer replaced and removed that generation
+                    if _read_manifest(root)[0] == text:
+                        raise
+            return cls._load(root, _read_manifest(root)[1])
+
+    @classmethod
+    def _load(cls, root: Path, manifest: Manifest) -> Store:
         for name, meta in manifest.files.items():
             if name.endswith(".sqlite"):
                 _verify_file(root / name, meta)
@@ -196,23 +216,26 @@ class Store:
                 mih = (_load_array(root, manifest, m["dirs"], np.uint32).reshape(m["tables"], -1),
                        _load_array(root, manifest, m["packed"], np.uint32).reshape(m["tables"], -1))
             arrays[algorithm] = CodeArray(codes, ids, mih)
-        return cls(root, manifest, arrays)
+        try:
+            return cls(root, manifest, arrays)
+        except sqlite3.Error as exc:  # e.g. removed since it was verified
+            raise StoreIntegrityError(f"store file {manifest.database} cannot be opened: {exc}") from exc
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, pdq_mode: str = "full") -> "Store":
         """Create an empty store (the folder is made 0700) and return it opened."""
-        if pdq_mode not in PDQ_MODES:
-            raise StoreError(f"unknown PDQ mode {pdq_mode!r}")
-        root = Path(path)
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if (root / MANIFEST).exists():
-            raise StoreError(f"{root} already holds a store")
-        with _writer_lock(root):
-            return _GenerationWriter(root, Manifest(pdq_mode=pdq_mode)).commit(lambda db: _Delta())
+        store = _create(Path(path), pdq_mode)
+        if store is None:
+            raise StoreError(f"{path} already holds a store")
+        return store
 
     @classmethod
     def open_or_create(cls, path: str | os.PathLike, *, pdq_mode: str = "full") -> "Store":
-        return cls.open(path) if (Path(path) / MANIFEST).exists() else cls.create(path, pdq_mode=pdq_mode)
+        """Open the store at `path`, creating it first if there is none (also when another
+        process creates it at the same time: one creates, the others open)."""
+        if (Path(path) / MANIFEST).exists():
+            return cls.open(path)
+        return _create(Path(path), pdq_mode) or cls.open(path)
 
     def reload(self) -> "Store":
         """The store's newest generation (self is unchanged: it is immutable)."""
@@ -608,6 +631,58 @@ def _load_array(root: Path, manifest: Manifest, name: str, dtype) -> np.ndarray:
     return np.frombuffer(_read_verified(root / name, manifest.files[name]), dtype)
 
 
+def _read_manifest(root: Path) -> tuple[str, Manifest]:
+    try:
+        text = (root / MANIFEST).read_text()
+    except FileNotFoundError as exc:
+        raise StoreError(f"{root} is not a hashmatch store (no {MANIFEST})") from exc
+    try:
+        return text, Manifest.from_json(text)
+    except (ValueError, TypeError) as exc:
+        raise StoreIntegrityError(f"{root / MANIFEST} is damaged: {exc}") from exc
+
+
+def _create(root: Path, pdq_mode: str) -> Store | None:
+    """A new empty store, or None where one exists (checked again under the writer lock)."""
+    if pdq_mode not in PDQ_MODES:
+        raise StoreError(f"unknown PDQ mode {pdq_mode!r}")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if (root / MANIFEST).exists():  # without creating .lock in a (perhaps read-only) store
+        return None
+    with _writer_lock(root):
+        if (root / MANIFEST).exists():
+            return None
+        return _GenerationWriter(root, Manifest(pdq_mode=pdq_mode)).commit(lambda db: _Delta())
+
+
+@contextlib.contextmanager
+def _folder_lock(root: Path, *, exclusive: bool) -> Iterator[bool | None]:
+    """The openers' lock on the store folder (module docstring). Shared: waits for it.
+    Exclusive: tried for CLEANUP_WAIT seconds, never blocking. Yields True when held, False
+    when openers kept it busy, None where the folder cannot be locked."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        fd = None
+    held, deadline = None, time.monotonic() + CLEANUP_WAIT
+    while fd is not None and held is None:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_SH)
+            held = True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                held = False
+            else:
+                time.sleep(0.01)
+        except OSError:
+            break
+    try:
+        yield held
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def _writer_lock(root: Path) -> Iterator[None]:
     fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
@@ -731,12 +806,17 @@ class _GenerationWriter:
                          _load_array(self.root, self.old, meta["ids"], np.int64))
 
     def _remove_old_generations(self, keep: set[str]) -> None:
-        # Open readers keep their (unlinked) files; POSIX frees them when they close.
-        for path in self.root.iterdir():
-            if path.name not in keep and path.name not in (MANIFEST, LOCK) and path.is_file() \
-                    and (path.suffix in (".sqlite", ".codes", ".ids", ".mih-dirs", ".mih-packed")):
-                with contextlib.suppress(OSError):
-                    path.unlink()
+        """Remove every data file not in `keep` (older generations, also ones an earlier
+        writer had to leave) once no Store.open is reading; else leave them for later.
+        Open Stores keep their database's (unlinked) file; POSIX frees it on close."""
+        with _folder_lock(self.root, exclusive=True) as held:
+            if held is False:
+                return
+            for path in self.root.iterdir():
+                if path.name not in keep and path.name not in (MANIFEST, LOCK) and path.is_file() \
+                        and (path.suffix in (".sqlite", ".codes", ".ids", ".mih-dirs", ".mih-packed")):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
 
 
 def _active_codes(db: sqlite3.Connection, algorithm: str) -> CodeArray:
