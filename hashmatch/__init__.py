@@ -12,16 +12,19 @@ from .errors import (
     EmptyInputError,
     FileChangedError,
     HashmatchError,
+    HashTimeoutError,
     ImageError,
     ImageTooSmallError,
     InputTooLargeError,
     InputTypeError,
     ListFormatError,
     NotARegularFileError,
+    OutOfMemoryError,
     SymlinkNotFollowedError,
     TruncatedImageError,
     UnreadableInputError,
     UnsupportedFormatError,
+    WorkerCrashedError,
 )
 from .hashing import (
     ALGORITHMS,
@@ -35,7 +38,7 @@ from .hashing import (
 )
 
 from .lists import ParsedList, detect_format, read_list, write_list
-from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS, Match, Matcher, MatchResult, open_matcher
+from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS, Match, MatchConfig, Matcher, MatchResult, open_matcher
 from .store import EntryInfo, ListInfo, Store, StoreError, StoreIntegrityError
 
 __version__ = "0.1.0"
@@ -43,7 +46,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ALGORITHMS", "DEFAULT_FORMATS", "DIHEDRAL_NAMES", "PDQ_MODES",
     "ConfigurationError", "CorruptImageError", "DecodeLimits", "DecompressionBombError",
-    "EmptyInputError", "FileChangedError", "HashResult", "Hasher", "HashmatchError", "ImageError",
+    "EmptyInputError", "FileChangedError", "HashResult", "HashTimeoutError", "OutOfMemoryError",
+    "WorkerCrashedError", "MatchConfig", "Hasher", "HashmatchError", "ImageError",
     "ImageTooSmallError", "InputTooLargeError", "InputTypeError", "NotARegularFileError",
     "SymlinkNotFollowedError", "TruncatedImageError", "UnreadableInputError", "UnsupportedFormatError",
     "hash_image", "parse_algorithms", "pdq_from_pixels", "sniff_format",
