@@ -126,6 +126,19 @@ class OutOfMemoryError(ImageError):
     code = "out_of_memory"
 
 
+class StoreError(HashmatchError):
+    """The store cannot be opened or changed as asked."""
+
+    code = "store"
+
+
+class StoreIntegrityError(StoreError):
+    """A store file (the manifest included) is missing, truncated, damaged or differs from
+    its checksum, or the store was rolled back to an older generation."""
+
+    code = "store_integrity"
+
+
 class ListFormatError(HashmatchError, ValueError):
     """A hash list could not be read: bad format, a bad entry, an empty or binary file.
 

@@ -22,7 +22,6 @@ No image is ever displayed or copied; the report and the audit record are the ou
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import socket
 import stat
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
 from .decode import WalkedFile
+from .files import append_jsonl
 from .errors import (
     ConfigurationError,
     ImageError,
@@ -341,14 +341,8 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
 
 
 def append_audit(path: str, record: dict[str, Any]) -> None:
-    """Append one JSON line to the audit log (created 0600; O_APPEND keeps lines whole)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an existing log made with looser permissions is tightened
-        os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Append one JSON line to the audit log (0600; O_APPEND keeps lines whole)."""
+    append_jsonl(path, record)
 
 
 def _now_iso() -> str:

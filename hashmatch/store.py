@@ -30,7 +30,6 @@ an integrity error means real damage. Writers are serialised by flock(LOCK_EX) o
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fcntl
 import hashlib
 import json
@@ -48,17 +47,19 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import HashmatchError
-from .files import atomic_write
+from .errors import StoreError, StoreIntegrityError
+from .files import append_jsonl, atomic_write, make_private_dirs
+from .manifest import Manifest, check_not_rolled_back, read_high_water, write_high_water
+from .manifest import now as _now
 from .engines import AUTO_MIH_MIN_ENTRIES, mih_tables
 from .hashing import ALGORITHMS, HEX_LENGTH, PDQ_MODES, PERCEPTUAL_ALGORITHMS
 
-FORMAT_VERSION = 1
 #: Rows per INSERT statement in a bulk import (at most 7 bound values a row: far below
 #: SQLite's 32,766 variables per statement).
 BULK_ROWS = 250
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+AUDIT_LOG = "audit.jsonl"  # one line per change (and per scan against the store)
 CLEANUP_WAIT = 2.0  # seconds a writer tries to get the openers' lock (module docstring)
 OPEN_ATTEMPTS = 10  # times Store.open reads a manifest that moved under it before giving up
 
@@ -81,24 +82,8 @@ CREATE TABLE removed (
 """
 
 
-class StoreError(HashmatchError):
-    """The store cannot be opened or changed as asked."""
-
-    code = "store"
-
-
-class StoreIntegrityError(StoreError):
-    """A store file is missing, truncated or differs from its checksum in the manifest."""
-
-    code = "store_integrity"
-
-
 def code_bytes(algorithm: str) -> int:
     return HEX_LENGTH[algorithm] // 2
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _sha256(data: bytes | memoryview) -> str:
@@ -144,30 +129,6 @@ class CodeArray:
     @classmethod
     def empty(cls, algorithm: str) -> "CodeArray":
         return cls(np.zeros((0, code_bytes(algorithm)), np.uint8), np.zeros(0, np.int64))
-
-
-@dataclass
-class Manifest:
-    generation: int = 0
-    pdq_mode: str = "full"
-    created: str = field(default_factory=_now)
-    updated: str = field(default_factory=_now)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    lists: list[dict[str, Any]] = field(default_factory=list)
-    database: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps({"format_version": FORMAT_VERSION, **self.__dict__}, indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Manifest":
-        data = json.loads(text)
-        version = data.pop("format_version", None)
-        if version != FORMAT_VERSION:
-            raise StoreError(f"store format version {version!r} is not supported (expected {FORMAT_VERSION})")
-        return cls(**data)
 
 
 class Store:
@@ -355,7 +316,7 @@ class Store:
                 delta.added[algorithm] = CodeArray(codes, ids)
             return delta
 
-        return self._change(apply)
+        return self._change(apply, f"import list {name} version {version}")
 
     def remove_list(self, name: str, reason: str = "list removed") -> "Store":
         self._require_list(name)
@@ -367,7 +328,7 @@ class Store:
             db.execute("DELETE FROM lists WHERE name = ?", (name,))
             return _Delta(gone=gone)
 
-        return self._change(apply)
+        return self._change(apply, f"remove list {name}: {reason}")
 
     def remove_entries(self, ids: Iterable[int], reason: str = "retracted by the source") -> "Store":
         wanted = self._require_entries(ids)
@@ -378,7 +339,7 @@ class Store:
             db.execute(f"DELETE FROM entries WHERE id IN ({marks})", wanted)
             return _Delta(gone=np.array(wanted, np.int64))
 
-        return self._change(apply)
+        return self._change(apply, f"remove {len(wanted)} entries: {reason}")
 
     def set_disabled(self, ids: Iterable[int], disabled: bool, reason: str | None = None) -> "Store":
         """Disable entries locally (false positives): they never match but stay auditable."""
@@ -396,7 +357,8 @@ class Store:
                 return _Delta(gone=flipping)
             return _Delta(added=_rows_as_arrays(db, flipping))
 
-        return self._change(apply)
+        change = f"{'disable' if disabled else 'enable'} {len(wanted)} entries" + (f": {reason}" if reason else "")
+        return self._change(apply, change)
 
     def _require_list(self, name: str) -> None:
         if not any(info.name == name for info in self.lists()):
@@ -412,14 +374,14 @@ class Store:
             raise StoreError("no entries given")
         return wanted
 
-    def _change(self, apply) -> "Store":
-        with _writer_lock(self.path):
+    def _change(self, apply, change: str) -> "Store":
+        with _writer_lock(self.path) as lock_fd:
             # Build on the newest generation on disk, not on this (possibly stale) one.
-            manifest = Manifest.from_json((self.path / MANIFEST).read_text())
+            manifest = _read_manifest(self.path)[1]
             # When this store is that generation, its verified arrays are the starting point
             # (re-reading and re-hashing them from disk costs ~0.5 s at 10M entries).
             current = self.arrays if manifest.to_json() == self.manifest.to_json() else None
-            return _GenerationWriter(self.path, manifest, current).commit(apply)
+            return _GenerationWriter(self.path, manifest, lock_fd, current).commit(apply, change)
 
     def check_consistency(self) -> None:
         """Compare every code array with the database row by row (slow; for tests and
@@ -632,27 +594,31 @@ def _load_array(root: Path, manifest: Manifest, name: str, dtype) -> np.ndarray:
 
 
 def _read_manifest(root: Path) -> tuple[str, Manifest]:
+    """The manifest's text and content, checked (manifest.py): its own checksum, its
+    schema, and that it is not older than the generation last committed."""
+    mark = read_high_water(root / LOCK)  # before the manifest (manifest.check_not_rolled_back)
     try:
-        text = (root / MANIFEST).read_text()
+        text = (root / MANIFEST).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise StoreError(f"{root} is not a hashmatch store (no {MANIFEST})") from exc
-    try:
-        return text, Manifest.from_json(text)
-    except (ValueError, TypeError) as exc:
-        raise StoreIntegrityError(f"{root / MANIFEST} is damaged: {exc}") from exc
+    except (UnicodeDecodeError, OSError) as exc:
+        raise StoreIntegrityError(f"{root / MANIFEST} cannot be read: {exc}") from exc
+    manifest = Manifest.from_json(text, str(root / MANIFEST))
+    check_not_rolled_back(manifest, mark, str(root / MANIFEST))
+    return text, manifest
 
 
 def _create(root: Path, pdq_mode: str) -> Store | None:
     """A new empty store, or None where one exists (checked again under the writer lock)."""
     if pdq_mode not in PDQ_MODES:
         raise StoreError(f"unknown PDQ mode {pdq_mode!r}")
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(root)  # the store and any missing parent 0700, whatever the umask
     if (root / MANIFEST).exists():  # without creating .lock in a (perhaps read-only) store
         return None
-    with _writer_lock(root):
+    with _writer_lock(root) as lock_fd:
         if (root / MANIFEST).exists():
             return None
-        return _GenerationWriter(root, Manifest(pdq_mode=pdq_mode)).commit(lambda db: _Delta())
+        return _GenerationWriter(root, Manifest(pdq_mode=pdq_mode), lock_fd).commit(lambda db: _Delta(), "create")
 
 
 @contextlib.contextmanager
@@ -684,11 +650,13 @@ def _folder_lock(root: Path, *, exclusive: bool) -> Iterator[bool | None]:
 
 
 @contextlib.contextmanager
-def _writer_lock(root: Path) -> Iterator[None]:
+def _writer_lock(root: Path) -> Iterator[int]:
+    """The writers' lock (STORE/.lock, held exclusively); yields its descriptor, through
+    which a commit records its generation (the rollback mark, manifest.py)."""
     fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -697,8 +665,9 @@ def _writer_lock(root: Path) -> Iterator[None]:
 class _GenerationWriter:
     """Writes generation N+1 of a store: database, arrays, then the manifest (commit)."""
 
-    def __init__(self, root: Path, manifest: Manifest, current: dict[str, CodeArray] | None = None):
+    def __init__(self, root: Path, manifest: Manifest, lock_fd: int, current: dict[str, CodeArray] | None = None):
         self.root = root
+        self.lock_fd = lock_fd
         self.old = manifest
         self.current = current  # the old generation's arrays, already verified, when at hand
         self.generation = manifest.generation + 1
@@ -706,7 +675,10 @@ class _GenerationWriter:
     def _name(self, stem: str, ext: str) -> str:
         return f"{stem}.{self.generation:06d}.{ext}"
 
-    def commit(self, apply) -> Store:
+    def commit(self, apply, change: str) -> Store:
+        """Apply the change to a copy of the database, write the arrays, commit the
+        manifest, record the generation (rollback mark, audit line), drop old files."""
+        self._remove_stale_temp_files()
         files: dict[str, dict[str, Any]] = {}
         db_name = self._name("entries", "sqlite")
         fd, temp = tempfile.mkstemp(dir=self.root, prefix=".hashmatch-", suffix=".tmp")
@@ -781,6 +753,11 @@ class _GenerationWriter:
         with atomic_write(self.root / MANIFEST, "w", encoding="utf-8") as handle:
             handle.write(manifest.to_json())
         _fsync_dir(self.root)
+        write_high_water(self.lock_fd, self.generation)
+        append_jsonl(self.root / AUDIT_LOG, {
+            "event": "store_change", "generation": self.generation, "change": change, "at": manifest.updated,
+            "entries_added": int(sum(len(a.ids) for a in delta.added.values())),
+            "entries_stopped": int(len(delta.gone)), **_who()})
         self._remove_old_generations(set(files))
         # The new generation, from the arrays just written and checksummed (a Store.open
         # would read and hash them all again: ~3 s at 10M entries).
@@ -804,6 +781,13 @@ class _GenerationWriter:
             return self.current[algorithm]
         return CodeArray(_load_array(self.root, self.old, meta["codes"], np.uint8).reshape(-1, code_bytes(algorithm)),
                          _load_array(self.root, self.old, meta["ids"], np.int64))
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files a killed writer left (up to hundreds of MB): only writers make them
+        here, and this one holds the writers' lock, so any that exist are stale."""
+        for path in self.root.glob(".hashmatch-*.tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _remove_old_generations(self, keep: set[str]) -> None:
         """Remove every data file not in `keep` (older generations, also ones an earlier
@@ -837,3 +821,14 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _who() -> dict[str, str]:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}

@@ -232,7 +232,8 @@ def test_store_scan_writes_its_audit_in_the_store(tree, tmp_path):
     report = tmp_path / "r.jsonl"
     code, _, _ = run_scan(tree["data"] / "unrelated", "--store", store, "--report", report, "--quiet")
     assert code == 0  # nothing unrelated matches
-    assert len((store / "audit.jsonl").read_text().splitlines()) == 1
+    events = [json.loads(line)["event"] for line in (store / "audit.jsonl").read_text().splitlines()]
+    assert events == ["store_change", "store_change", "scan"]  # create, import, then this scan
 
 
 def test_killed_scan_resumes_to_the_same_report(tree, full_scan, tmp_path):

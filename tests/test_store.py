@@ -2,6 +2,8 @@
 disabling, and the matcher on top (thresholds, quality gate, dihedral, evidence)."""
 from __future__ import annotations
 
+import json
+
 import os
 import stat
 import threading
@@ -49,8 +51,13 @@ def test_files_are_private_and_the_manifest_lists_their_checksums(store):
     for path in store.path.iterdir():
         if path.name != ".lock":
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
-    assert set(store.manifest.files) == {n for n in names if n not in ("manifest.json", ".lock")}
+    # Besides the manifest's data files: the manifest, the writers' lock and the audit log.
+    assert set(store.manifest.files) == {n for n in names if n not in ("manifest.json", ".lock", "audit.jsonl")}
     assert store.manifest.counts["pdq"] == {"active": 50, "disabled": 0}
+    changes = [json.loads(line) for line in (store.path / "audit.jsonl").read_text().splitlines()]
+    assert [(c["event"], c["generation"], c["change"]) for c in changes] == [
+        ("store_change", 1, "create"), ("store_change", 2, "import list L version 1")]
+    assert changes[1]["entries_added"] == 50 and changes[1]["user"]
 
 
 def test_a_flipped_bit_in_any_data_file_is_refused(store):

@@ -170,7 +170,7 @@ def test_readers_never_see_a_half_removed_generation_while_writers_reimport(tmp_
     # With nobody opening, the next change removes every older generation's files (the
     # ones a busy writer had to leave) and never the lock or the manifest.
     final = final.import_list(list_version(99), name="L", version="99")
-    assert {p.name for p in path.iterdir()} == set(final.manifest.files) | {"manifest.json", ".lock"}
+    assert {p.name for p in path.iterdir()} == set(final.manifest.files) | {"manifest.json", ".lock", "audit.jsonl"}
     check_generation(Store.open(path))
 
 
@@ -206,7 +206,7 @@ def test_a_writer_leaves_old_files_while_a_reader_is_opening_and_removes_them_la
         os.close(fd)
     assert check_generation(Store.open(old.path)) == 1
     newer = new.import_list(list_version(2), name="L", version="2")
-    assert {p.name for p in old.path.iterdir()} == _generation_files(newer) | {"manifest.json", ".lock"}
+    assert {p.name for p in old.path.iterdir()} == _generation_files(newer) | {"manifest.json", ".lock", "audit.jsonl"}
 
 
 @contextlib.contextmanager
