@@ -10,12 +10,11 @@ pixel cap again after decoding (GIF frames can grow the canvas).
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
@@ -233,14 +232,14 @@ def _consume(read, first: int, limits: DecodeLimits, digests: dict, growth_limit
     return (kept[0] if len(kept) == 1 else b"".join(kept)), total
 
 
-def read_content(source: Source, limits: DecodeLimits, algorithms: tuple[str, ...] | list[str]) -> FileContent:
-    """The bytes of `source` (a path, bytes or binary file) and their exact hashes.
+def read_content(source: Source, limits: DecodeLimits, digests: dict[str, Any]) -> FileContent:
+    """The bytes of `source` (a path, bytes or binary file) and their exact hashes:
+    `digests` maps names to fresh hashlib-like objects (update, hexdigest).
 
     Unlike decoding, exact hashing has no byte cap: a file over `limits.max_bytes` is
     streamed through the hashes in STREAM_CHUNK pieces (its `data` is then None). Raises
     NotARegularFileError / UnreadableInputError when the bytes cannot be read at all, and
     InputTypeError for a PIL.Image or an array (no file bytes)."""
-    digests = {a: hashlib.new(a) for a in algorithms}
     if isinstance(source, (np.ndarray, Image.Image)):
         kind = "an array" if isinstance(source, np.ndarray) else "a PIL.Image"
         raise InputTypeError(f"cryptographic hashes need the encoded file bytes; {kind} has none")

@@ -1,16 +1,8 @@
-"""The hasher registry and the hashing API: one decode per input, every requested hash
-computed from it by the compiled kernels (hashmatch._pdq, hashmatch._dct_hashes).
-
-This module validates and prepares pixels exactly as the reference tools do, so the
-kernels can stay free of checks:
-
-* PDQ `full`: Pillow's convert("RGB") pixels, luma in float64 then float32, as the
-  `pdqhash` package (and so python-threatexchange, HMA) computes it.
-* PDQ `cimg512`: Meta's C++ pdq-photo-hasher: grey images use the grey value, others
-  float32 luma; larger than 512 on a side -> nearest-neighbour resize to 512x512.
-* pHash/dHash/aHash: imagehash's own preprocessing, convert("L") and a LANCZOS resize.
-
-The kernels release the GIL; a Hasher is immutable and safe to share between threads.
+"""The hashing API: `Hasher` and `HashResult`. One read and one decode per input; every
+requested signal type (hashmatch.signals) computes its hash from them: exact types from
+every byte of the input, image types from the decoded picture and the conversions they
+share. A Hasher is immutable and safe to share between threads; the kernels release the
+GIL (`ordered_map` runs them on a thread pool).
 """
 from __future__ import annotations
 
@@ -20,36 +12,33 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-import numpy as np
-from PIL import Image, ImageCms
-
-from . import _dct_hashes, _pdq
-from .decode import Decoded, DecodeLimits, Source, decode, read_content
+from . import signals
+from .decode import DecodeLimits, Source, decode, read_content
 from .errors import ConfigurationError, ImageError, InputTooLargeError
+from .signals.pdq import DIHEDRAL_NAMES, PDQ_MODES, pdq_hashes, trim_uniform_border
+from .signals.base import HashOptions, ImageContext, to_rgb
 
-PERCEPTUAL_ALGORITHMS = ("pdq", "phash", "dhash", "ahash")
-CRYPTOGRAPHIC_ALGORITHMS = ("md5", "sha1", "sha256")
+# The built-in signal types by kind (plug-ins add to signals.names(), not to these).
+PERCEPTUAL_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if not s.exact)
+CRYPTOGRAPHIC_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if s.exact)
 ALGORITHMS = PERCEPTUAL_ALGORITHMS + CRYPTOGRAPHIC_ALGORITHMS
-#: Hex digits of each algorithm's hash.
-HEX_LENGTH = {"pdq": 64, "phash": 16, "dhash": 16, "ahash": 16, "md5": 32, "sha1": 40, "sha256": 64}
-PDQ_MODES = ("full", "cimg512")
-#: Order of PDQ's dihedral variants (Meta's pdqDihedralHash256es order).
-DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1")
+#: Hex digits of each built-in algorithm's hash (signals.get(name).hex_length for any).
+HEX_LENGTH = {s.name: s.hex_length for s in signals.BUILTIN}
 
-_CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
-_GREY_MODES = frozenset({"L", "LA", "1"})  # what CImg loads with one channel
+__all__ = ["ALGORITHMS", "CRYPTOGRAPHIC_ALGORITHMS", "DIHEDRAL_NAMES", "HEX_LENGTH", "PDQ_MODES",
+           "PERCEPTUAL_ALGORITHMS", "HashResult", "Hasher", "hash_image", "ordered_map", "parse_algorithms",
+           "pdq_from_pixels", "to_rgb", "trim_uniform_border", "usable_cores"]
 
 
 def parse_algorithms(spec: str | Iterable[str]) -> tuple[str, ...]:
-    """'pdq,phash' or ['pdq', 'phash'] -> ('pdq', 'phash'), validated, order kept, no repeats."""
+    """'pdq,phash' or ['pdq', 'phash'] -> ('pdq', 'phash'): known signal types (aliases
+    resolved), order kept, no repeats."""
     items = spec.split(",") if isinstance(spec, str) else [p for s in spec for p in s.split(",")]
     names: list[str] = []
     for raw in items:
-        name = raw.strip().lower()
-        if not name:
+        if not raw.strip():
             continue
-        if name not in ALGORITHMS:
-            raise ConfigurationError(f"unknown algorithm {raw!r}; choose from {', '.join(ALGORITHMS)}")
+        name = signals.get(raw).name
         if name not in names:
             names.append(name)
     if not names:
@@ -59,7 +48,9 @@ def parse_algorithms(spec: str | Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class HashResult:
-    """Everything computed for one input."""
+    """Everything computed for one input: each hash under its algorithm name, each
+    signal type's full value (the hash and what the type adds, e.g. PDQ's quality) under
+    `values`, and the facts of the decoded picture."""
 
     hashes: dict[str, str]  # algorithm -> lowercase hex
     width: int | None  # None when only exact hashes were asked for (nothing was decoded)
@@ -67,164 +58,65 @@ class HashResult:
     format: str | None  # e.g. "JPEG"; None for PIL.Image/array inputs without one
     mode: str | None  # Pillow mode of the decoded frame; None for arrays
     frame_count: int = 1  # > 1: animated; only the first frame was hashed
-    pdq_quality: int | None = None  # 0-100, when PDQ was requested
-    pdq_mode: str | None = None
-    pdq_dihedral: dict[str, str] | None = None  # DIHEDRAL_NAMES -> hex, on request
     exif_transposed: bool = False
-    pdq_trimmed: str | None = None  # PDQ after trimming flat borders (trim_borders), when any were
-    pdq_trimmed_quality: int | None = None
     size: int | None = None  # bytes of the input, when it had bytes
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)  # algorithm -> {"hash": ..., ...}
 
     @property
     def first_frame_only(self) -> bool:
         return self.frame_count > 1
 
+    # PDQ's own fields, read from its value (conveniences of the Python API).
+    @property
+    def pdq_quality(self) -> int | None:
+        return self.values.get("pdq", {}).get("quality")
+
+    @property
+    def pdq_mode(self) -> str | None:
+        return self.values.get("pdq", {}).get("mode")
+
+    @property
+    def pdq_dihedral(self) -> dict[str, str] | None:
+        return self.values.get("pdq", {}).get("dihedral")
+
+    @property
+    def pdq_trimmed(self) -> str | None:
+        return self.values.get("pdq", {}).get("trimmed")
+
+    @property
+    def pdq_trimmed_quality(self) -> int | None:
+        return self.values.get("pdq", {}).get("trimmed_quality")
+
     def to_dict(self) -> dict[str, Any]:
-        """Flat, JSON-ready: each hash under its algorithm name, then the image facts."""
+        """Flat, JSON-ready: each hash under its algorithm name, what each signal type adds
+        (PDQ: pdq_quality, pdq_mode, pdq_dihedral, pdq_trimmed...), then the image facts."""
         record: dict[str, Any] = dict(self.hashes)
         if self.size is not None:
             record["size"] = self.size
         if self.width is None:  # exact hashes only: the content was not decoded
             return record
-        if self.pdq_quality is not None:
-            record["pdq_quality"] = self.pdq_quality
-            record["pdq_mode"] = self.pdq_mode
-        if self.pdq_dihedral is not None:
-            record["pdq_dihedral"] = dict(self.pdq_dihedral)
+        for name, value in self.values.items():
+            record.update(signals.get(name).record_fields(value))
         record.update(width=self.width, height=self.height, format=self.format, mode=self.mode,
                       frames=self.frame_count)
         if self.exif_transposed:
             record["exif_transposed"] = True
-        if self.pdq_trimmed is not None:
-            record["pdq_trimmed"] = self.pdq_trimmed
-            record["pdq_trimmed_quality"] = self.pdq_trimmed_quality
         return record
-
 
     @classmethod
     def from_dict(cls, record: dict[str, Any], algorithms: Sequence[str]) -> "HashResult":
         """The HashResult whose to_dict() is `record` (how results cross a process boundary
         as plain data)."""
-        return cls(
-            hashes={a: record[a] for a in algorithms if a in record}, width=record.get("width"),
-            height=record.get("height"), format=record.get("format"), mode=record.get("mode"),
-            frame_count=record.get("frames", 1), pdq_quality=record.get("pdq_quality"),
-            pdq_mode=record.get("pdq_mode"), pdq_dihedral=record.get("pdq_dihedral"),
-            exif_transposed=bool(record.get("exif_transposed")), pdq_trimmed=record.get("pdq_trimmed"),
-            pdq_trimmed_quality=record.get("pdq_trimmed_quality"), size=record.get("size"))
+        present = [a for a in algorithms if a in record]
+        values = {a: signals.get(a).value_from_record(record) for a in present} if "width" in record else {}
+        return cls(hashes={a: record[a] for a in present}, width=record.get("width"), height=record.get("height"),
+                   format=record.get("format"), mode=record.get("mode"), frame_count=record.get("frames", 1),
+                   exif_transposed=bool(record.get("exif_transposed")), size=record.get("size"), values=values)
 
 
-def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float = 0.5) -> Image.Image | None:
-    """The image without the rows and columns at its edges that are one flat colour
-    (within `tolerance` grey levels): letterbox bars, frames, screenshot margins. None when
-    there is nothing to trim, or when trimming would keep less than `min_keep` of a side."""
-    grey = np.asarray(image.convert("L"), np.int16)
-    h, w = grey.shape
-    if h < 8 or w < 8:
-        return None
-    spread_rows = grey.max(axis=1) - grey.min(axis=1)
-    flat_rows = np.flatnonzero(spread_rows > tolerance)
-    if not len(flat_rows):
-        return None
-    top, bottom = int(flat_rows[0]), int(flat_rows[-1]) + 1
-    inner = grey[top:bottom]
-    spread_cols = inner.max(axis=0) - inner.min(axis=0)
-    cols = np.flatnonzero(spread_cols > tolerance)
-    if not len(cols):  # every column is flat within the non-flat rows (a flat box on a flat ground)
-        return None
-    left, right = int(cols[0]), int(cols[-1]) + 1
-    if (top, bottom, left, right) == (0, h, 0, w):
-        return None
-    if (bottom - top) < min_keep * h or (right - left) < min_keep * w:
-        return None
-    return image.crop((left, top, right, bottom))
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "LAB":  # Pillow has no direct LAB -> RGB conversion
-        return ImageCms.applyTransform(
-            image, ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
-        )
-    try:
-        return image.convert("RGB")
-    except ValueError:  # premultiplied "La" converts only to "LA": go through the un-premultiplied mode
-        return image.convert("LA" if image.mode == "La" else "RGBA").convert("RGB")
-
-
-def _to_grey(image: Image.Image) -> Image.Image:
-    if image.mode == "LAB":  # imagehash cannot hash LAB at all; use its lightness channel
-        return image.getchannel("L")
-    try:
-        return image.convert("L")
-    except ValueError:
-        return _to_rgb(image).convert("L")
-
-
-def _pdq_pixels(decoded: Decoded, pdq_mode: str) -> tuple[np.ndarray, int]:
-    """(H, W, C) uint8 pixels and the luma convention for the PDQ kernel."""
-    cimg = pdq_mode == "cimg512"
-    if decoded.array is not None:
-        pixels = decoded.array
-        grey = pixels.ndim == 2
-    else:
-        image = decoded.image
-        assert image is not None
-        grey = image.mode in _GREY_MODES
-        if image.mode in ("RGB", "RGBA", "L", "LA"):
-            # convert("RGB") of these only drops alpha / replicates grey; the kernel reads
-            # the first channel (C < 3) or the first three, so no conversion copy is needed.
-            pixels = np.asarray(image)
-        elif cimg and grey:
-            pixels = np.asarray(image.convert("L"))
-        else:
-            pixels = np.asarray(_to_rgb(image))
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if cimg:
-        height, width = pixels.shape[:2]
-        if height > _CIMG_SIDE or width > _CIMG_SIDE:
-            rows = (np.arange(_CIMG_SIDE) * height) // _CIMG_SIDE
-            cols = (np.arange(_CIMG_SIDE) * width) // _CIMG_SIDE
-            pixels = pixels[rows][:, cols]
-        luma = _pdq.LUMA_CPP_GREY if grey else _pdq.LUMA_CPP_RGB
-    else:
-        luma = _pdq.LUMA_PDQHASH
-    return np.ascontiguousarray(pixels), luma
-
-
-def pdq_from_pixels(pixels: np.ndarray, *, pdq_mode: str = "full", dihedral: bool = False) -> tuple[list[str], int]:
+def pdq_from_pixels(pixels: Any, *, pdq_mode: str = "full", dihedral: bool = False) -> tuple[list[str], int]:
     """PDQ hex hash(es) and quality of an (H, W), (H, W, 3) or (H, W, 4) uint8 array."""
-    decoded = decode(pixels, DecodeLimits(min_side=1))
-    return _pdq_hashes(decoded, pdq_mode, dihedral)
-
-
-def _pdq_hashes(decoded: Decoded, pdq_mode: str, dihedral: bool) -> tuple[list[str], int]:
-    pixels, luma = _pdq_pixels(decoded, pdq_mode)
-    out = np.zeros((_pdq.NUM_DIHEDRAL if dihedral else 1, 32), dtype=np.uint8)
-    quality = _pdq.pdq_hash(pixels, luma, pdq_mode == "cimg512", out)
-    return [row.tobytes().hex() for row in out], int(quality)
-
-
-def _grey_thumbnail(grey: Image.Image, size: tuple[int, int]) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(grey.resize(size, Image.Resampling.LANCZOS)), dtype=np.uint8)
-
-
-def _imagehash_family(decoded: Decoded, wanted: Sequence[str]) -> dict[str, str]:
-    if decoded.image is not None:
-        grey = _to_grey(decoded.image)
-    else:
-        assert decoded.array is not None
-        grey = _to_grey(Image.fromarray(decoded.array))
-    # imagehash's sizes at hash_size=8: pHash 32x32, dHash 9 wide x 8 high, aHash 8x8.
-    kernels = {"phash": (_dct_hashes.phash, (32, 32)), "dhash": (_dct_hashes.dhash, (9, 8)),
-               "ahash": (_dct_hashes.ahash, (8, 8))}
-    hashes = {}
-    for name in wanted:
-        kernel, size = kernels[name]
-        out = np.zeros(8, dtype=np.uint8)
-        kernel(_grey_thumbnail(grey, size), out)
-        hashes[name] = out.tobytes().hex()
-    return hashes
+    return pdq_hashes(decode(pixels, DecodeLimits(min_side=1)), pdq_mode, dihedral)
 
 
 @dataclass(frozen=True)
@@ -238,19 +130,27 @@ class Hasher:
 
     algorithms: tuple[str, ...] = ("pdq",)
     pdq_mode: str = "full"
-    dihedral: bool = False
+    dihedral: bool = False  # PDQ: also its 7 rotated/flipped variants
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     exif_transpose: bool = False
-    trim_borders: bool = False  # also hash PDQ after trimming flat borders (pdq_trimmed)
+    trim_borders: bool = False  # PDQ: also the hash after trimming flat borders (pdq_trimmed)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
         if self.pdq_mode not in PDQ_MODES:
             raise ConfigurationError(f"unknown PDQ mode {self.pdq_mode!r}; choose from {', '.join(PDQ_MODES)}")
-        if self.dihedral and "pdq" not in self.algorithms:
-            raise ConfigurationError("dihedral variants are a PDQ feature; request the pdq algorithm")
-        if self.trim_borders and "pdq" not in self.algorithms:
-            raise ConfigurationError("border trimming adds a PDQ variant; request the pdq algorithm")
+        for option, what in (("dihedral", "dihedral variants"), ("trim_borders", "border trimming")):
+            offering = [s for s in self.signal_types() if option in s.options]
+            if getattr(self, option) and not offering:
+                able = [s.name for s in map(signals.get, signals.names()) if option in s.options]
+                raise ConfigurationError(f"{what}: a feature of {', '.join(able)}; request one of them")
+
+    def signal_types(self) -> list[signals.SignalType]:
+        return [signals.get(name) for name in self.algorithms]
+
+    @property
+    def options(self) -> HashOptions:
+        return HashOptions(self.pdq_mode, self.dihedral, self.trim_borders, self.limits)
 
     def hash(self, source: Source, *,
              on_file_hashes: Callable[[int, dict[str, str]], None] | None = None) -> HashResult:
@@ -265,64 +165,35 @@ class Hasher:
 
         Raises an ImageError subclass for a bad input; nothing else is expected.
         """
-        exact = [a for a in self.algorithms if a in CRYPTOGRAPHIC_ALGORITHMS]
+        kinds = self.signal_types()
+        from_bytes = [s for s in kinds if s.content == "bytes"]
+        from_image = [s for s in kinds if s.content == "image"]
         size = None
-        hashes: dict[str, str] = {}
-        if exact:
-            content = read_content(source, self.limits, exact)
-            size = content.size
+        digests: dict[str, str] = {}
+        if from_bytes:
+            content = read_content(source, self.limits, {s.name: s.new_digest() for s in from_bytes})
+            size, digests = content.size, content.digests
             if on_file_hashes is not None:
-                on_file_hashes(content.size, dict(content.digests))
-            if len(exact) == len(self.algorithms):
-                return HashResult(hashes=dict(content.digests), width=None, height=None, format=None, mode=None,
-                                  size=size)
+                on_file_hashes(size, dict(digests))
+            if not from_image:
+                return HashResult(hashes=dict(digests), width=None, height=None, format=None, mode=None, size=size)
             try:
                 if content.data is None:
                     raise InputTooLargeError(f"{content.size} bytes exceeds the byte cap of {self.limits.max_bytes}"
                                              " (exact hashes taken of every byte; not decoded)")
                 decoded = decode(content.data, self.limits, exif_transpose=self.exif_transpose)
             except ImageError as exc:
-                exc.file_hashes, exc.file_size = dict(content.digests), content.size
+                exc.file_hashes, exc.file_size = dict(digests), size
                 raise
-            hashes = content.digests
         else:
             decoded = decode(source, self.limits, exif_transpose=self.exif_transpose)
-        quality = dihedral = None
-        family = [a for a in self.algorithms if a in ("phash", "dhash", "ahash")]
-        family_hashes = _imagehash_family(decoded, family) if family else {}
-        computed: dict[str, str] = {}
-        for name in self.algorithms:
-            if name == "pdq":
-                pdq, quality = _pdq_hashes(decoded, self.pdq_mode, self.dihedral)
-                computed["pdq"] = pdq[0]
-                if self.dihedral:
-                    dihedral = dict(zip(DIHEDRAL_NAMES, pdq))
-            elif name in family_hashes:
-                computed[name] = family_hashes[name]
-            else:
-                computed[name] = hashes[name]
-        trimmed = trimmed_quality = None
-        if self.trim_borders:
-            trimmed, trimmed_quality = self._trimmed_pdq(decoded)
+        context = ImageContext(decoded, self.options)
+        values = {s.name: s.compute(context) for s in from_image}
+        hashes = {name: values[name]["hash"] if name in values else digests[name] for name in self.algorithms}
         width, height = decoded.size
-        return HashResult(
-            hashes=computed, width=width, height=height, format=decoded.format, mode=decoded.mode,
-            frame_count=decoded.frame_count, pdq_quality=quality,
-            pdq_mode=self.pdq_mode if quality is not None else None, pdq_dihedral=dihedral,
-            exif_transposed=decoded.exif_transposed, pdq_trimmed=trimmed, pdq_trimmed_quality=trimmed_quality,
-            size=size,
-        )
-
-    def _trimmed_pdq(self, decoded: Decoded) -> tuple[str | None, int | None]:
-        image = decoded.image if decoded.image is not None else Image.fromarray(decoded.array)
-        trimmed = trim_uniform_border(_to_rgb(image))
-        if trimmed is None:
-            return None, None
-        try:
-            result = Hasher(("pdq",), pdq_mode=self.pdq_mode, limits=self.limits).hash(trimmed)
-        except ImageError:  # e.g. trimmed below the minimum size
-            return None, None
-        return result.hashes["pdq"], result.pdq_quality
+        return HashResult(hashes=hashes, width=width, height=height, format=decoded.format, mode=decoded.mode,
+                          frame_count=decoded.frame_count, exif_transposed=decoded.exif_transposed, size=size,
+                          values=values)
 
     def hash_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
         """Hash many inputs on `threads` threads (default: the usable cores), yielding in

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError, StoreIntegrityError
-from .hashing import ALGORITHMS, HEX_LENGTH, PDQ_MODES
+from . import signals
+from .signals.pdq import PDQ_MODES
 
 #: 2: the manifest carries its own checksum. 1 (no checksum) is still read.
 FORMAT_VERSION = 2
@@ -80,6 +81,11 @@ class Manifest:
             manifest = cls(**data)
         except TypeError as exc:  # unknown or missing top-level keys
             raise StoreIntegrityError(f"{where} is damaged: {exc}") from exc
+        missing = sorted(a for a in (manifest.arrays if isinstance(manifest.arrays, dict) else ())
+                         if isinstance(a, str) and signals.find(a) is None)
+        if missing and version >= 2:  # intact, so these are signal types of a plug-in not installed here
+            raise StoreError(f"the store holds {', '.join(missing)} entries: install the plug-in that provides "
+                             f"{'that signal type' if len(missing) == 1 else 'those signal types'}")
         problem = _problem(manifest)
         if problem:
             raise StoreIntegrityError(f"{where} is damaged: {problem}")
@@ -117,8 +123,7 @@ def _problem(m: Manifest) -> str | None:
         if problem:
             return problem
     for algorithm, count in m.counts.items():
-        if algorithm not in ALGORITHMS or not isinstance(count, dict) or set(count) != {"active", "disabled"} \
-                or not all(_count(v) for v in count.values()):
+        if not isinstance(count, dict) or set(count) != {"active", "disabled"} or not all(_count(v) for v in count.values()):
             return f"bad counts for {algorithm!r}"
         if count["active"] != (m.arrays.get(algorithm) or {}).get("count", 0):
             return f"{algorithm}: counts disagree with the arrays"
@@ -130,12 +135,13 @@ def _problem(m: Manifest) -> str | None:
 
 
 def _array_problem(m: Manifest, algorithm: str, meta: Any) -> str | None:
-    if algorithm not in ALGORITHMS or not isinstance(meta, dict):
+    signal = signals.find(algorithm)
+    if signal is None or signal.name != algorithm or not isinstance(meta, dict):
         return f"bad array {algorithm!r}"
     count = meta.get("count")
     if not _count(count):
         return f"{algorithm}: bad count"
-    width = HEX_LENGTH[algorithm] // 2
+    width = signal.code_bytes
     for kind, size in (("codes", count * width), ("ids", count * 8)):
         name = meta.get(kind)
         if not isinstance(name, str) or name not in m.files or not name.startswith(f"{algorithm}.") \

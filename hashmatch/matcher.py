@@ -1,10 +1,13 @@
-"""The public matching API: thresholds, the PDQ quality gate, dihedral matching, batch
-matching and concurrency, over a verified Store and one engine per algorithm.
+"""The public matching API: thresholds, quality gates, query variants, batch matching and
+concurrency, over a verified Store and one index per algorithm (the Hamming engines for
+perceptual signal types, a sorted array for exact ones). What is particular to a signal
+type (PDQ's quality gate and dihedral and trimmed variants) lives in its SignalType
+(hashmatch.signals); this module loops over them.
 
 A match is a candidate for human review, so it carries its evidence: algorithm,
 distance, the threshold it passed, the list (name and version), category, the source's
-entry id, the store's entry id, which dihedral variant hit, and the query's PDQ quality.
-Thresholds are inclusive (distance <= threshold).
+entry id, the store's entry id, which query variant hit, the query's quality, and the
+entry's tags. Thresholds are inclusive (distance <= threshold).
 """
 from __future__ import annotations
 
@@ -13,33 +16,19 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from . import signals
 from .decode import DecodeLimits, Source
 from .engines import Engine, build_engine
 from .errors import ConfigurationError, ImageError
-from .hashing import (
-    CRYPTOGRAPHIC_ALGORITHMS,
-    DIHEDRAL_NAMES,
-    HEX_LENGTH,
-    PERCEPTUAL_ALGORITHMS,
-    Hasher,
-    HashResult,
-    ordered_map,
-    parse_algorithms,
-    usable_cores,
-)
+from .hashing import Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
+from .signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from .store import EntryInfo, Store
 from .workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, IsolatedHasher
 
-#: Inclusive distance thresholds. PDQ 31 is Meta's published rule. The 64-bit ones come
-#: from benchmarks/measure_thresholds.py (1,000 generated originals x 21 transforms, 21M
-#: impostor pairs; README "Thresholds"): the largest threshold 3 bits below the closest
-#: impostor with an estimated per-pair false-match rate under 1e-8 (0.1 false candidates
-#: per query on a 10M list). aHash only matches exactly: unrelated images come within
-#: 3-5 bits of each other.
-DEFAULT_THRESHOLDS = {"pdq": 31, "phash": 6, "dhash": 5, "ahash": 0}
-#: PDQ hashes below this quality are unreliable (Meta discards them); such queries are
-#: reported as low quality and not matched unless the caller lowers the gate.
-DEFAULT_PDQ_QUALITY_GATE = 50
+#: Inclusive distance thresholds of the built-in perceptual types (each SignalType's
+#: default_threshold; plug-ins bring their own): PDQ 31 is Meta's published rule, the
+#: 64-bit ones are measured (signals/imagehash_family.py, README "Thresholds").
+DEFAULT_THRESHOLDS = {s.name: s.default_threshold for s in signals.BUILTIN if not s.exact}
 
 
 @dataclass(frozen=True)
@@ -53,7 +42,7 @@ class Match:
     entry_id: str | None  # the source's id for the entry, when it has one
     store_id: int  # the store's id for the entry
     variant: str | None = None  # PDQ dihedral variant of the query that hit
-    query_quality: int | None = None  # the query's PDQ quality
+    query_quality: int | None = None  # the query's quality, for signal types that have one (PDQ)
     tags: tuple[str, ...] = ()  # the entry's tags: its source's opinion (disputed, ...), collab, file type
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,24 +54,29 @@ class MatchResult:
     """The outcome for one input: `status` is match, no_match or low_quality.
 
     `decode_error` is set when the input's content did not decode (not an image, corrupt,
-    too large): only its exact hashes were matched, and the perceptual ones are missing."""
+    too large): only its exact hashes were matched, and the perceptual ones are missing.
+    `values` holds each queried signal type's value (the hash and what the type adds)."""
 
     status: str
     matches: tuple[Match, ...]
     hashes: dict[str, str]
-    pdq_quality: int | None = None
-    gated: tuple[str, ...] = ()  # algorithms not matched because of the quality gate
+    gated: tuple[str, ...] = ()  # algorithms not matched because of a quality gate
     image: HashResult | None = None
     decode_error: ImageError | None = None
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def matched(self) -> bool:
         return bool(self.matches)
 
+    @property
+    def pdq_quality(self) -> int | None:
+        return self.values.get("pdq", {}).get("quality")
+
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"status": self.status, "hashes": dict(self.hashes)}
-        if self.pdq_quality is not None:
-            record["pdq_quality"] = self.pdq_quality
+        for name, value in self.values.items():
+            record.update(signals.get(name).report_fields(value))
         if self.gated:
             record["gated"] = list(self.gated)
         if self.decode_error is not None:
@@ -142,19 +136,24 @@ class MatchConfig:
     def __post_init__(self) -> None:
         if self.algorithms is not None:
             object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
+        thresholds = {}
         for name, value in self.thresholds.items():
-            if name not in PERCEPTUAL_ALGORITHMS:
+            signal = signals.get(name)
+            if signal.exact:
                 raise ConfigurationError(f"thresholds apply to perceptual algorithms, not {name!r}")
-            if not 0 <= int(value) < HEX_LENGTH[name] * 4:
+            if not 0 <= int(value) < signal.bits:
                 raise ConfigurationError(f"threshold {value} for {name} is out of range")
-        object.__setattr__(self, "thresholds", {k: int(v) for k, v in self.thresholds.items()})
+            thresholds[signal.name] = int(value)
+        object.__setattr__(self, "thresholds", thresholds)
         if not 0 <= self.pdq_quality_gate <= 100:
             raise ConfigurationError("the PDQ quality gate is between 0 and 100")
         if self.limits is None:
             object.__setattr__(self, "limits", DecodeLimits())
 
     def merged_thresholds(self) -> dict[str, int]:
-        return {**DEFAULT_THRESHOLDS, **self.thresholds}
+        """Every perceptual type's threshold: its default, unless this config sets one."""
+        defaults = {s.name: s.default_threshold for s in map(signals.get, signals.names()) if not s.exact}
+        return {**defaults, **self.thresholds}
 
 
 class Matcher:
@@ -167,8 +166,9 @@ class Matcher:
         chosen = config.algorithms or tuple(store.arrays) or ("pdq",)
         self.algorithms = chosen
         self.thresholds = config.merged_thresholds()
-        self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=config.dihedral and "pdq" in chosen,
-                             trim_borders=config.trim_borders and "pdq" in chosen,
+        offered = {option for a in chosen for option in signals.get(a).options}  # variants the types can make
+        self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=config.dihedral and "dihedral" in offered,
+                             trim_borders=config.trim_borders and "trim_borders" in offered,
                              limits=config.limits, exif_transpose=config.exif_transpose)
         self._isolated: IsolatedHasher | None = None
         if config.isolate:
@@ -180,7 +180,7 @@ class Matcher:
             array = store.arrays.get(algorithm)
             if array is None or not len(array.ids):
                 continue
-            if algorithm in CRYPTOGRAPHIC_ALGORITHMS:
+            if signals.get(algorithm).exact:
                 self._exact[algorithm] = _ExactIndex.build(array.codes)
             else:
                 self._engines[algorithm] = build_engine(array.codes, config.engine,
@@ -209,15 +209,12 @@ class Matcher:
         try:
             image = (self._isolated or self.hasher).hash(source)
         except ImageError as exc:
-            exact = {a: h for a, h in (exc.file_hashes or {}).items() if a in self.algorithms}
+            exact = {a: {"hash": h} for a, h in (exc.file_hashes or {}).items() if a in self.algorithms}
             if not exact:
                 raise
-            result = self._match_one(exact, None, None)
-            return MatchResult(result.status, result.matches, result.hashes, decode_error=exc)
-        queries = dict(image.hashes)
-        variants = self._variants(image.pdq_dihedral, image.pdq_trimmed, image.pdq_trimmed_quality)
-        result = self._match_one(queries, image.pdq_quality, variants)
-        return MatchResult(result.status, result.matches, result.hashes, result.pdq_quality, result.gated, image)
+            return replace(self._match_values(exact), decode_error=exc)
+        values = {a: image.values.get(a) or {"hash": h} for a, h in image.hashes.items()}
+        return replace(self._match_values(values), image=image)
 
     def match_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[MatchResult | ImageError]:
         """Match many inputs on a thread pool, in input order; inputs with nothing to match
@@ -241,93 +238,81 @@ class Matcher:
                 return exc
         return ordered_map(one, queries, threads)
 
-    def match_hashes(self, hashes: Mapping[str, str], *, pdq_quality: int | None = None,
-                     pdq_dihedral: Mapping[str, str] | None = None, pdq_trimmed: str | None = None,
-                     pdq_trimmed_quality: int | None = None) -> MatchResult:
-        """Match precomputed hex hashes ({'pdq': ..., 'md5': ...}). A PDQ without a quality
-        is matched (the caller vouches for it); with one, the gate applies. The dihedral
-        variants and the border-trimmed PDQ (HashResult fields) are searched when this
-        matcher has dihedral / trim_borders on."""
-        clean = {}
-        for name, value in hashes.items():
-            if name not in HEX_LENGTH:
+    def match_hashes(self, hashes: Mapping[str, str], **fields: Any) -> MatchResult:
+        """Match precomputed hex hashes ({'pdq': ..., 'md5': ...}). `fields` are what a
+        flat hash record carries beside them (HashResult.to_dict), e.g. pdq_quality,
+        pdq_dihedral, pdq_trimmed, pdq_trimmed_quality: a PDQ without a quality is
+        matched (the caller vouches for it); with one, the gate applies; the dihedral and
+        trimmed variants are searched when this matcher has dihedral / trim_borders on."""
+        return self.match_record({**fields, **hashes}, algorithms=list(hashes))
+
+    def match_record(self, record: Mapping[str, Any], *, algorithms: Iterable[str] | None = None) -> MatchResult:
+        """Match a flat record as `hashmatch hash` prints it (the hashes under their
+        algorithm names, and each signal type's fields): the algorithms given, or every
+        one of this matcher's that the record holds. ConfigurationError if malformed."""
+        values: dict[str, dict[str, Any]] = {}
+        for name in (algorithms if algorithms is not None else [a for a in self.algorithms if a in record]):
+            signal = signals.find(name)
+            if signal is None:
                 raise ConfigurationError(f"unknown algorithm {name!r}")
-            clean[name] = _hex(value.strip(), HEX_LENGTH[name], f"{name} hash")
-        for name, value in {**(pdq_dihedral or {}), **({"trimmed": pdq_trimmed} if pdq_trimmed else {})}.items():
-            _hex(value, HEX_LENGTH["pdq"], f"PDQ variant {name}")
-        return self._match_one(clean, pdq_quality, self._variants(pdq_dihedral, pdq_trimmed, pdq_trimmed_quality))
+            value = signal.value_from_record({**record, signal.name: record[name]})
+            text = value["hash"].strip().lower() if isinstance(value["hash"], str) else ""
+            if len(text) != signal.hex_length or not set(text) <= _HEX_DIGITS:
+                raise ConfigurationError(f"{signal.name} hash must be {signal.hex_length} hex digits")
+            value["hash"] = text
+            try:
+                signal.check_value(value)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from exc
+            values[signal.name] = value
+        return self._match_values(values)
 
-    def _variants(self, dihedral: Mapping[str, str] | None, trimmed: str | None,
-                  trimmed_quality: int | None) -> dict[str, str] | None:
-        """The extra PDQ queries this matcher searches: the dihedral variants (original
-        first) with dihedral on; the trimmed PDQ with trim_borders on, if it passes the gate."""
-        variants: dict[str, str] = {}
-        if self.config.dihedral and dihedral:
-            variants.update((k.lower(), v.lower()) for k, v in dihedral.items() if k in DIHEDRAL_NAMES)
-        if self.config.trim_borders and trimmed and (
-                trimmed_quality is None or trimmed_quality >= self.config.pdq_quality_gate):
-            variants["trimmed"] = trimmed.lower()
-        return variants or None
-
-    def _match_one(self, hashes: dict[str, str], pdq_quality: int | None,
-                   variants: Mapping[str, str] | None) -> MatchResult:
+    def _match_values(self, values: Mapping[str, Mapping[str, Any]]) -> MatchResult:
         found: dict[tuple[str, int], tuple[int, str | None]] = {}  # (algorithm, store id) -> (distance, variant)
         gated: list[str] = []
-        for algorithm, hex_hash in hashes.items():
+        for algorithm, value in values.items():
             if algorithm in self._exact:
                 array = self.store.arrays[algorithm]
-                for position in self._exact[algorithm].lookup(bytes.fromhex(hex_hash)):
+                for position in self._exact[algorithm].lookup(bytes.fromhex(value["hash"])):
                     found[(algorithm, int(array.ids[position]))] = (0, None)
                 continue
             engine = self._engines.get(algorithm)
             if engine is None:
                 continue
-            names: list[str | None] = [None]
-            codes = [hex_hash]
-            if algorithm == "pdq" and variants:
-                if "original" in variants:  # dihedral: the 8 variants replace the plain query
-                    names, codes = [], []
-                names += list(variants)
-                codes += list(variants.values())
-            if algorithm == "pdq" and pdq_quality is not None and pdq_quality < self.config.pdq_quality_gate:
-                if not variants or "trimmed" not in variants:
-                    gated.append(algorithm)
-                    continue
-                names, codes = ["trimmed"], [variants["trimmed"]]  # only the trimmed image is good enough
-            queries = np.frombuffer(bytes.fromhex("".join(codes)), np.uint8).reshape(len(codes), -1)
+            queries, was_gated = signals.get(algorithm).queries(value, self.config)
+            if was_gated:
+                gated.append(algorithm)
+                continue
+            codes = np.frombuffer(bytes.fromhex("".join(code for _, code in queries)), np.uint8)
             ids = self.store.arrays[algorithm].ids
             threshold = self.thresholds[algorithm]
-            for name, (positions, distances) in zip(names, engine.range_search(queries, threshold)):
+            results = engine.range_search(codes.reshape(len(queries), -1), threshold)
+            for (name, _), (positions, distances) in zip(queries, results):
                 for position, distance in zip(positions.tolist(), distances.tolist()):
                     key = (algorithm, int(ids[position]))
-                    # Keep the closest variant; on a tie the earlier one (original first).
+                    # Keep the closest variant; on a tie the earlier one (the plain query first).
                     if key not in found or distance < found[key][0]:
                         found[key] = (distance, name)
         entries = self.store.entries([store_id for _, store_id in found]) if found else {}
         matches = sorted(
-            (self._evidence(algorithm, store_id, distance, variant, pdq_quality, entries[store_id])
+            (self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id])
              for (algorithm, store_id), (distance, variant) in found.items() if store_id in entries),
             key=lambda m: (m.distance, m.algorithm, m.store_id))
         status = "match" if matches else ("low_quality" if gated else "no_match")
-        return MatchResult(status, tuple(matches), hashes, pdq_quality, tuple(gated))
+        return MatchResult(status, tuple(matches), {a: v["hash"] for a, v in values.items()}, tuple(gated),
+                           values={a: dict(v) for a, v in values.items()})
 
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
-                  quality: int | None, entry: EntryInfo) -> Match:
-        threshold = 0 if algorithm in CRYPTOGRAPHIC_ALGORITHMS else self.thresholds[algorithm]
-        if algorithm == "pdq" and self.config.dihedral and variant is None:
-            variant = DIHEDRAL_NAMES[0]
-        return Match(algorithm=algorithm, distance=distance, threshold=threshold, list_name=entry.list_name,
-                     list_version=entry.list_version, category=entry.category, entry_id=entry.entry_id,
-                     store_id=store_id, variant=variant, query_quality=quality if algorithm == "pdq" else None,
-                     tags=entry.tags)
+                  value: Mapping[str, Any], entry: EntryInfo) -> Match:
+        signal = signals.get(algorithm)
+        return Match(algorithm=algorithm, distance=distance, threshold=0 if signal.exact else self.thresholds[algorithm],
+                     list_name=entry.list_name, list_version=entry.list_version, category=entry.category,
+                     entry_id=entry.entry_id, store_id=store_id,
+                     variant=variant if variant is not None else signal.default_variant(self.config),
+                     query_quality=signal.query_quality(value), tags=entry.tags)
 
 
-def _hex(value: Any, length: int, what: str) -> str:
-    """`value` as lowercase hex of `length` digits, or a ConfigurationError naming `what`."""
-    text = value.lower() if isinstance(value, str) else ""
-    if len(text) != length or any(c not in "0123456789abcdef" for c in text):
-        raise ConfigurationError(f"{what} must be {length} hex digits")
-    return text
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def open_matcher(path: str, config: MatchConfig | None = None, **options: Any) -> Matcher:

@@ -9,8 +9,9 @@ whose content did not decode but whose exact hashes were matched has status matc
 no_match, no ``image``, and ``decode_error`` (type, code, message). The last record is
 ``{"summary": {...}}``.
 
-CSV: the same, flattened: ``path,size,sha256,status,<one column per algorithm>,
-pdq_quality,matches,error_type,error_code,error_message,decode_error,summary``;
+CSV: the same, flattened: ``path,size,sha256,status,<one column per algorithm>,<the
+columns signal types add, e.g. pdq_quality>,matches,error_type,error_code,error_message,
+decode_error,summary``;
 ``matches`` and ``decode_error`` hold JSON; the last row has status ``summary`` and the
 summary as JSON.
 
@@ -27,6 +28,7 @@ import os
 import time
 from typing import Any, Iterator, Sequence
 
+from . import signals
 from .errors import ConfigurationError
 from .files import atomic_write
 
@@ -35,7 +37,8 @@ FSYNC_INTERVAL_S = 2.0
 
 
 def _csv_columns(algorithms: Sequence[str]) -> list[str]:
-    return ["path", "size", "sha256", "status", *algorithms, "pdq_quality", "matches", "error_type", "error_code",
+    extra = [c for a in algorithms for c in signals.get(a).report_columns()]  # e.g. pdq_quality
+    return ["path", "size", "sha256", "status", *algorithms, *extra, "matches", "error_type", "error_code",
             "error_message", "decode_error", "summary"]
 
 
@@ -165,7 +168,7 @@ class ReportWriter:
     def _flatten(self, row: dict[str, Any]) -> dict[str, Any]:
         if row.get("status") == "summary":
             return row
-        flat = {k: row.get(k) for k in ("path", "size", "sha256", "status", "pdq_quality")}
+        flat = {k: v for k, v in row.items() if not isinstance(v, (dict, list))}
         flat.update(row.get("hashes", {}))
         if "matches" in row:
             flat["matches"] = json.dumps(row["matches"])

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
+from . import signals
 from .decode import WalkedFile
 from .files import append_jsonl
 from .errors import (
@@ -278,31 +279,26 @@ def _row(path: str, record: dict[str, Any], matcher: Matcher) -> dict[str, Any]:
         if record.get(key) is not None:
             row[key] = record[key]
     if "error" in record:
-        hashes = {a: h for a, h in (record.get("file_hashes") or {}).items() if a in matcher.algorithms}
-        if not hashes:
+        exact = {a: h for a, h in (record.get("file_hashes") or {}).items() if a in matcher.algorithms}
+        if not exact:
             row["status"] = "error"
             row["error"] = record["error"]
             return row
-        return _matched(row, matcher, hashes, {}, decode_error=record["error"])
-    result = record["result"]
-    return _matched(row, matcher, {a: result[a] for a in matcher.algorithms if a in result}, result)
+        return _matched(row, matcher, exact, decode_error=record["error"])
+    return _matched(row, matcher, record["result"])
 
 
-def _matched(row: dict[str, Any], matcher: Matcher, hashes: dict[str, str], result: dict[str, Any],
+def _matched(row: dict[str, Any], matcher: Matcher, result: dict[str, Any],
              decode_error: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        matched = matcher.match_hashes(hashes, pdq_quality=result.get("pdq_quality"),
-                                       pdq_dihedral=result.get("pdq_dihedral"), pdq_trimmed=result.get("pdq_trimmed"),
-                                       pdq_trimmed_quality=result.get("pdq_trimmed_quality"))
+        matched = matcher.match_record(result)
     except ConfigurationError as exc:  # cannot happen for hashes we computed; keep the row anyway
         row.update(status="error", error={"type": type(exc).__name__, "code": "internal", "message": str(exc)})
         return row
     row["status"] = matched.status
-    row["hashes"] = hashes
-    if result.get("pdq_quality") is not None:
-        row["pdq_quality"] = result["pdq_quality"]
-    if result.get("pdq_trimmed") is not None:
-        row["pdq_trimmed"] = result["pdq_trimmed"]
+    row["hashes"] = matched.hashes
+    for name, value in matched.values.items():
+        row.update(signals.get(name).report_fields(value))
     image = {k: result[k] for k in ("width", "height", "format", "mode", "frames") if k in result}
     if image:
         row["image"] = image

@@ -5,7 +5,7 @@
     STORE/entries.<gen>.sqlite       entry metadata (list, version, category, source id,
                                      date, tags, disabled state) and the removal audit
     STORE/<alg>.<gen>.codes          active (not disabled) codes of one algorithm, raw
-                                     uint8 rows of HEX_LENGTH/2 bytes
+                                     uint8 rows of the signal type's bits / 8 bytes
     STORE/<alg>.<gen>.ids            int64 entry ids aligned with the codes
     STORE/<alg>.<gen>.mih-dirs       the multi-index tables of a perceptual algorithm with
     STORE/<alg>.<gen>.mih-packed     8,192+ entries (engines.mih_tables), so opening skips the build
@@ -52,7 +52,8 @@ from .files import append_jsonl, atomic_write, make_private_dirs
 from .manifest import Manifest, check_not_rolled_back, read_high_water, write_high_water
 from .manifest import now as _now
 from .engines import AUTO_MIH_MIN_ENTRIES, mih_tables
-from .hashing import ALGORITHMS, HEX_LENGTH, PDQ_MODES, PERCEPTUAL_ALGORITHMS
+from . import signals
+from .signals.pdq import PDQ_MODES
 
 #: Rows per INSERT statement in a bulk import (at most 7 bound values a row: far below
 #: SQLite's 32,766 variables per statement).
@@ -83,7 +84,13 @@ CREATE TABLE removed (
 
 
 def code_bytes(algorithm: str) -> int:
-    return HEX_LENGTH[algorithm] // 2
+    return signals.get(algorithm).code_bytes
+
+
+def _algorithms(*present: Iterable[str]) -> list[str]:
+    """Every known signal type, then any other algorithm a store already holds."""
+    names = list(signals.names())
+    return names + sorted({a for group in present for a in group} - set(names))
 
 
 def _sha256(data: bytes | memoryview) -> str:
@@ -387,7 +394,8 @@ class Store:
         """Compare every code array with the database row by row (slow; for tests and
         audits): raises StoreIntegrityError on any difference."""
         with self._lock:
-            for algorithm in ALGORITHMS:
+            stored = [r[0] for r in self._conn.execute("SELECT DISTINCT algorithm FROM entries")]
+            for algorithm in _algorithms(stored, self.arrays):
                 want = _active_codes(self._conn, algorithm)
                 got = self.arrays.get(algorithm, CodeArray.empty(algorithm))
                 if not (np.array_equal(want.ids, got.ids) and np.array_equal(want.codes, got.codes)):
@@ -424,7 +432,7 @@ def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray, tuple[list, 
     """Per algorithm: the codes (n, nbytes) uint8, decoded in one bytes.fromhex, and the
     SQLite columns (category, entry id, date, tags json) in entry order."""
     algorithms = list(parsed.algorithms)
-    unknown = set(algorithms) - set(ALGORITHMS)
+    unknown = {a for a in algorithms if signals.find(a) is None}
     if unknown:
         raise StoreError(f"unknown algorithms {sorted(unknown)}")
     tag_json: dict[tuple, str | None] = {}
@@ -695,13 +703,14 @@ class _GenerationWriter:
                     db.executescript(SCHEMA)
                 delta = apply(db)
                 db.commit()
-                arrays = {a: _apply_delta(self._old_array(a), delta, a) for a in ALGORITHMS}
+                arrays = {a: _apply_delta(self._old_array(a), delta, a)
+                          for a in _algorithms(self.old.arrays, delta.added)}
                 # The multi-index tables of large perceptual lists are built once per
                 # generation and checked like every other file on open (opening a 10M store
                 # then skips a 3-5 s build); they build while the database is synced and hashed.
                 builder = ThreadPoolExecutor(1, thread_name_prefix="hashmatch-store-mih")
-                pending_tables = {a: builder.submit(mih_tables, arrays[a].codes) for a in PERCEPTUAL_ALGORITHMS
-                                  if len(arrays[a].ids) >= AUTO_MIH_MIN_ENTRIES}
+                pending_tables = {a: builder.submit(mih_tables, arrays[a].codes) for a in arrays
+                                  if not signals.get(a).exact and len(arrays[a].ids) >= AUTO_MIH_MIN_ENTRIES}
                 builder.shutdown(wait=False)
                 # Active counts come from the arrays; disabled ones from a partial index; the
                 # total checks that the change's delta agrees with the database (cheap: a
@@ -726,7 +735,8 @@ class _GenerationWriter:
                 os.unlink(temp)
             raise
         files[db_name] = {"sha256": digest.hexdigest(), "bytes": size}
-        counts = {a: {"active": int(len(arrays[a].ids)), "disabled": int(disabled.get(a, 0))} for a in ALGORITHMS}
+        counts = {a: {"active": int(len(arrays[a].ids)), "disabled": int(disabled.get(a, 0))}
+                  for a in _algorithms(arrays, disabled)}
         if sum(c["active"] + c["disabled"] for c in counts.values()) != total:  # a change forgot part of its delta
             raise StoreError("internal error: the code arrays disagree with the database; nothing committed")
         array_meta = {}

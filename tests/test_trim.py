@@ -91,7 +91,7 @@ def test_trim_never_raises_on_flat_tiny_or_boxed_images_of_any_mode():
     from PIL import Image
 
     from hashmatch import ImageError
-    from hashmatch.hashing import _to_rgb
+    from hashmatch.hashing import to_rgb
 
     trimming = Hasher(("pdq",), trim_borders=True)
     images = []
@@ -101,7 +101,7 @@ def test_trim_never_raises_on_flat_tiny_or_boxed_images_of_any_mode():
         images += [_box(mode, (60, 40), 5), _box(mode, (40, 60), 5), _box(mode, (12, 36), 3)]
     outcomes = {"hashed": 0, "error": 0}
     for image in images:
-        trimmed = trim_uniform_border(_to_rgb(image))
+        trimmed = trim_uniform_border(to_rgb(image))
         assert trimmed is None or min(trimmed.size) >= 1
         try:
             result = trimming.hash(image)

@@ -14,7 +14,7 @@ import click
 from ..decode import DecodeLimits
 from ..errors import ConfigurationError, ImageError
 from ..files import InputFile, atomic_write, iter_input_files
-from ..hashing import ALGORITHMS, DIHEDRAL_NAMES, PDQ_MODES, Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
+from ..hashing import ALGORITHMS, PDQ_MODES, Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
 from ..workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
 from .common import stdout
 
@@ -27,22 +27,17 @@ def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]
     return {"path": item.path, **outcome.to_dict()}
 
 
-def _csv_columns(algorithms: tuple[str, ...], dihedral: bool, trim: bool = False) -> list[str]:
-    columns = ["path", *algorithms]
-    if "pdq" in algorithms:
-        columns += ["pdq_quality", "pdq_mode"]
-        if dihedral:
-            columns += [f"pdq_{name}" for name in DIHEDRAL_NAMES[1:]]
-        if trim:
-            columns += ["pdq_trimmed", "pdq_trimmed_quality"]
+def _csv_columns(hasher: Hasher) -> list[str]:
+    columns = ["path", *hasher.algorithms]
+    for signal in hasher.signal_types():
+        columns += signal.csv_columns(hasher.options)
     return columns + ["width", "height", "format", "mode", "frames", "error_type", "error_code", "error_message"]
 
 
-def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
-    row = {k: v for k, v in record.items() if k not in ("error", "pdq_dihedral", "exif_transposed")}
-    for name, value in (record.get("pdq_dihedral") or {}).items():
-        if name != "original":
-            row[f"pdq_{name}"] = value
+def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
+    row = {k: v for k, v in record.items() if not isinstance(v, dict) and k != "exif_transposed"}
+    for signal in hasher.signal_types():
+        row.update(signal.csv_fields(record))
     if "error" in record:
         row.update(error_type=record["error"]["type"], error_code=record["error"]["code"],
                    error_message=record["error"]["message"])
@@ -52,7 +47,7 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
 @click.command("hash")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-a", "--algorithm", "algorithms", multiple=True, default=("pdq",), show_default=True,
-              help=f"Repeatable or comma separated: {', '.join(ALGORITHMS)}.")
+              help=f"Repeatable or comma separated: {', '.join(ALGORITHMS)}, or a plug-in's signal type.")
 @click.option("--pdq-mode", type=click.Choice(PDQ_MODES), default="full", show_default=True,
               help="full: the pdqhash / python-threatexchange convention (most shared lists). "
                    "cimg512: Meta's C++ pdq-photo-hasher.")
@@ -113,7 +108,7 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
     target: Any = atomic_write(output, "w", encoding="utf-8", errors="backslashreplace", newline="") \
         if output else nullcontext(stdout())
     with target as stream:
-        writer = csv.DictWriter(stream, fieldnames=_csv_columns(chosen, dihedral, trim_borders), extrasaction="ignore") \
+        writer = csv.DictWriter(stream, fieldnames=_csv_columns(hasher), extrasaction="ignore") \
             if output_format == "csv" else None
         if writer:
             writer.writeheader()
@@ -121,7 +116,7 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
             total += 1
             failed += "error" in record
             if writer:
-                writer.writerow(_csv_row(record))
+                writer.writerow(_csv_row(record, hasher))
             else:
                 stream.write(json.dumps(record) + "\n")
     if isolated is not None:

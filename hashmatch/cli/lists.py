@@ -25,7 +25,8 @@ def list_group() -> None:
 @click.option("--name", help="List name [default: the file name without extension].")
 @click.option("--version", "list_version", help="List version [default: the file's sha256, first 12 digits].")
 @click.option("--category", help="Category for entries whose source carries none (csam, terrorism, ...).")
-@click.option("--algorithm", type=click.Choice(ALGORITHMS), help="Algorithm for lists that do not name it.")
+@click.option("--algorithm", help=f"Algorithm for lists that do not name it ({', '.join(ALGORITHMS)}, or a "
+                                  "plug-in's signal type).")
 @click.option("--format", "list_format", type=click.Choice(LIST_FORMATS), help="Force a format [default: detect].")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines; write every rejected line to --rejects.")
 @click.option("--rejects", type=click.Path(dir_okay=False), help="Reject report [default: FILE.rejects.csv].")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigurationError
-from ..hashing import HEX_LENGTH
+from .. import signals
 from ..matcher import Matcher
 from .common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
 
@@ -40,7 +40,7 @@ def lookup(hashes, store_path, **match) -> None:
         record, query = _lookup_query(raw.strip(), matcher)
         if query is not None:
             try:
-                result = matcher.match_hashes(**query)
+                result = matcher.match_record(query, algorithms=[a for a in query if signals.find(a)])
             except ConfigurationError as exc:
                 record["error"] = str(exc)
             else:
@@ -52,28 +52,30 @@ def lookup(hashes, store_path, **match) -> None:
 
 
 def _lookup_query(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(the output record so far, keyword arguments for match_hashes or None on error)."""
+    """(the output record so far, the flat record to match or None on error)."""
     if text.startswith("{"):
         return _lookup_hash_record(text, matcher)
     record: dict[str, Any] = {"query": text}
     parts = text.replace(",", " ").split()
     if len(parts) == 2:
-        algorithm = parts[0].lower()
-        if algorithm not in HEX_LENGTH:
+        signal = signals.find(parts[0])
+        if signal is None:
             record["error"] = f"unknown algorithm {parts[0]!r}"
             return record, None
-        return record, {"hashes": {algorithm: parts[1]}}
+        return record, {signal.name: parts[1]}
     if len(parts) != 1:
         record["error"] = "expected HEX, ALGORITHM HEX or a JSON record of hashmatch hash"
         return record, None
-    candidates = [a for a in matcher.algorithms if HEX_LENGTH[a] == len(parts[0])]
+    candidates = [a for a in matcher.algorithms if signals.get(a).hex_length == len(parts[0])]
     if not candidates:
         record["error"] = f"no algorithm in this store has {len(parts[0])}-digit hashes"
         return record, None
-    return record, {"hashes": {a: parts[0] for a in candidates}}
+    return record, {a: parts[0] for a in candidates}
 
 
 def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A `hashmatch hash` record: its hashes of this store's algorithms and what each
+    signal type reads beside them (PDQ: quality, dihedral and trimmed variants)."""
     try:
         source = json.loads(text)
     except ValueError as exc:
@@ -81,21 +83,13 @@ def _lookup_hash_record(text: str, matcher: Matcher) -> tuple[dict[str, Any], di
     if not isinstance(source, dict):
         return {"query": text[:200], "error": "a JSON query must be an object"}, None
     record: dict[str, Any] = {"path": source["path"]} if "path" in source else {}
-    present = {a: source[a] for a in matcher.algorithms if isinstance(source.get(a), str)}
+    present = [a for a in matcher.algorithms if isinstance(source.get(a), str)]
     if "error" in source:
         # A file that did not decode still has the exact hashes of its bytes: match those,
         # keeping the decode problem. With none, the file's error passes through.
         record["decode_error" if present else "error"] = source["error"]
-        return record, ({"hashes": present} if present else None)
+        return record, ({a: source[a] for a in present} if present else None)
     if not present:
         record["error"] = f"the record holds none of this store's algorithms ({', '.join(matcher.algorithms)})"
         return record, None
-    quality = source.get("pdq_quality")
-    dihedral = source.get("pdq_dihedral")
-    trimmed, trimmed_quality = source.get("pdq_trimmed"), source.get("pdq_trimmed_quality")
-    return record, {"hashes": present, "pdq_quality": quality if isinstance(quality, int) else None,
-                    "pdq_dihedral": dihedral if isinstance(dihedral, dict) else None,
-                    "pdq_trimmed": trimmed if isinstance(trimmed, str) else None,
-                    "pdq_trimmed_quality": trimmed_quality if isinstance(trimmed_quality, int) else None}
-
-
+    return record, source

@@ -1,0 +1,230 @@
+"""PDQ, Meta's 256-bit perceptual hash (the clearing houses' format), as a signal type:
+its two conventions, quality score and gate, dihedral variants, and the border-trimmed
+variant.
+
+Pixels are prepared exactly as the reference tools do, so the kernel (hashmatch._pdq)
+can stay free of checks:
+
+* `full`: Pillow's convert("RGB") pixels, luma in float64 then float32, as the `pdqhash`
+  package (and so python-threatexchange, HMA) computes it.
+* `cimg512`: Meta's C++ pdq-photo-hasher: grey images use the grey value, others float32
+  luma; larger than 512 on a side -> nearest-neighbour resize to 512x512.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image
+
+from .. import _pdq
+from .base import HashOptions, ImageContext, SignalType, to_rgb
+
+PDQ_MODES = ("full", "cimg512")
+#: Order of PDQ's dihedral variants (Meta's pdqDihedralHash256es order).
+DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1")
+#: PDQ hashes below this quality are unreliable (Meta discards them).
+DEFAULT_QUALITY_GATE = 50
+
+_CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
+_GREY_MODES = frozenset({"L", "LA", "1"})  # what CImg loads with one channel
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
+
+
+class PDQ(SignalType):
+    name = "pdq"
+    aliases = ("photo_pdq",)
+    content = "image"
+    bits = 256
+    default_threshold = 31  # Meta's published operating point
+    options = frozenset({"dihedral", "trim_borders"})
+    description = "Meta's PDQ (256-bit), with quality; conventions full (pdqhash) and cimg512 (Meta's C++)"
+
+    def parse(self, text: str) -> str:
+        """64 hex digits, or 256-bit base64 (44 characters padded or 43 unpadded)."""
+        stripped = text.strip()
+        if len(stripped) in (43, 44) and all(c in _B64_CHARS for c in stripped):
+            padded = stripped + "=" * (-len(stripped) % 4)
+            altchars = b"-_" if ("-" in stripped or "_" in stripped) else b"+/"
+            try:
+                raw = base64.b64decode(padded, altchars=altchars, validate=True)
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) == 32:
+                return raw.hex()
+            raise ValueError("not a PDQ hash: neither 64 hex digits nor 256-bit base64")
+        return super().parse(text)
+
+    # -- computing -----------------------------------------------------------------------
+    def compute(self, context: ImageContext) -> dict[str, Any]:
+        options = context.options
+        hashes, quality = pdq_hashes(context.decoded, options.pdq_mode, options.dihedral)
+        value: dict[str, Any] = {"hash": hashes[0], "quality": quality, "mode": options.pdq_mode}
+        if options.dihedral:
+            value["dihedral"] = dict(zip(DIHEDRAL_NAMES, hashes))
+        if options.trim_borders:
+            trimmed = _trimmed(context, options)
+            if trimmed is not None:
+                value["trimmed"], value["trimmed_quality"] = trimmed
+        return value
+
+    # -- records -------------------------------------------------------------------------
+    def record_fields(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if value.get("quality") is not None:
+            fields.update(pdq_quality=value["quality"], pdq_mode=value.get("mode"))
+        if value.get("dihedral") is not None:
+            fields["pdq_dihedral"] = dict(value["dihedral"])
+        if value.get("trimmed") is not None:
+            fields.update(pdq_trimmed=value["trimmed"], pdq_trimmed_quality=value.get("trimmed_quality"))
+        return fields
+
+    def value_from_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        value: dict[str, Any] = {"hash": record[self.name]}
+        for key, field, kind in (("quality", "pdq_quality", int), ("mode", "pdq_mode", str),
+                                 ("dihedral", "pdq_dihedral", dict), ("trimmed", "pdq_trimmed", str),
+                                 ("trimmed_quality", "pdq_trimmed_quality", int)):
+            got = record.get(field)
+            if isinstance(got, kind) and not isinstance(got, bool):
+                value[key] = got
+        return value
+
+    def csv_columns(self, options: HashOptions) -> list[str]:
+        columns = ["pdq_quality", "pdq_mode"]
+        if options.dihedral:
+            columns += [f"pdq_{name}" for name in DIHEDRAL_NAMES[1:]]
+        if options.trim_borders:
+            columns += ["pdq_trimmed", "pdq_trimmed_quality"]
+        return columns
+
+    def csv_fields(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {f"pdq_{name}": value for name, value in (record.get("pdq_dihedral") or {}).items()
+                if name != "original"}
+
+    def report_fields(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if value.get("quality") is not None:
+            fields["pdq_quality"] = value["quality"]
+        if value.get("trimmed") is not None:
+            fields["pdq_trimmed"] = value["trimmed"]
+        return fields
+
+    def report_columns(self) -> list[str]:
+        return ["pdq_quality"]
+
+    # -- matching ------------------------------------------------------------------------
+    def check_value(self, value: Mapping[str, Any]) -> None:
+        super().check_value(value)
+        for name, code in {**(value.get("dihedral") or {}), **({"trimmed": value["trimmed"]}
+                                                               if value.get("trimmed") else {})}.items():
+            if not isinstance(code, str) or len(code) != self.hex_length or not set(code.lower()) <= set(
+                    "0123456789abcdef"):
+                raise ValueError(f"PDQ variant {name} must be {self.hex_length} hex digits")
+
+    def queries(self, value: Mapping[str, Any], config: Any) -> tuple[list[tuple[str | None, str]], bool]:
+        """The plain hash; with config.dihedral the 8 dihedral variants instead (original
+        first); with config.trim_borders also the trimmed hash if it passes the gate. A
+        query below the quality gate is gated, unless its trimmed picture is good enough."""
+        gate = config.pdq_quality_gate
+        variants: dict[str, str] = {}
+        if config.dihedral and value.get("dihedral"):
+            variants.update((k.lower(), v.lower()) for k, v in value["dihedral"].items() if k in DIHEDRAL_NAMES)
+        trimmed_quality = value.get("trimmed_quality")
+        if config.trim_borders and value.get("trimmed") and (trimmed_quality is None or trimmed_quality >= gate):
+            variants["trimmed"] = value["trimmed"].lower()
+        quality = value.get("quality")
+        if quality is not None and quality < gate:
+            if "trimmed" not in variants:
+                return [], True
+            return [("trimmed", variants["trimmed"])], False  # only the trimmed picture is good enough
+        queries: list[tuple[str | None, str]] = [] if "original" in variants else [(None, value["hash"])]
+        return queries + list(variants.items()), False
+
+    def default_variant(self, config: Any) -> str | None:
+        return DIHEDRAL_NAMES[0] if config.dihedral else None
+
+    def query_quality(self, value: Mapping[str, Any]) -> int | None:
+        return value.get("quality")
+
+
+def pdq_pixels(decoded: Any, pdq_mode: str) -> tuple[np.ndarray, int]:
+    """(H, W, C) uint8 pixels and the luma convention for the PDQ kernel."""
+    cimg = pdq_mode == "cimg512"
+    if decoded.array is not None:
+        pixels = decoded.array
+        grey = pixels.ndim == 2
+    else:
+        image = decoded.image
+        assert image is not None
+        grey = image.mode in _GREY_MODES
+        if image.mode in ("RGB", "RGBA", "L", "LA"):
+            # convert("RGB") of these only drops alpha / replicates grey; the kernel reads
+            # the first channel (C < 3) or the first three, so no conversion copy is needed.
+            pixels = np.asarray(image)
+        elif cimg and grey:
+            pixels = np.asarray(image.convert("L"))
+        else:
+            pixels = np.asarray(to_rgb(image))
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if cimg:
+        height, width = pixels.shape[:2]
+        if height > _CIMG_SIDE or width > _CIMG_SIDE:
+            rows = (np.arange(_CIMG_SIDE) * height) // _CIMG_SIDE
+            cols = (np.arange(_CIMG_SIDE) * width) // _CIMG_SIDE
+            pixels = pixels[rows][:, cols]
+        luma = _pdq.LUMA_CPP_GREY if grey else _pdq.LUMA_CPP_RGB
+    else:
+        luma = _pdq.LUMA_PDQHASH
+    return np.ascontiguousarray(pixels), luma
+
+
+def pdq_hashes(decoded: Any, pdq_mode: str, dihedral: bool) -> tuple[list[str], int]:
+    """The PDQ hex hash (and its 7 dihedral variants on request) and the quality."""
+    pixels, luma = pdq_pixels(decoded, pdq_mode)
+    out = np.zeros((_pdq.NUM_DIHEDRAL if dihedral else 1, 32), dtype=np.uint8)
+    quality = _pdq.pdq_hash(pixels, luma, pdq_mode == "cimg512", out)
+    return [row.tobytes().hex() for row in out], int(quality)
+
+
+def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float = 0.5) -> Image.Image | None:
+    """The image without the rows and columns at its edges that are one flat colour
+    (within `tolerance` grey levels): letterbox bars, frames, screenshot margins. None when
+    there is nothing to trim, or when trimming would keep less than `min_keep` of a side."""
+    grey = np.asarray(image.convert("L"), np.int16)
+    h, w = grey.shape
+    if h < 8 or w < 8:
+        return None
+    spread_rows = grey.max(axis=1) - grey.min(axis=1)
+    flat_rows = np.flatnonzero(spread_rows > tolerance)
+    if not len(flat_rows):
+        return None
+    top, bottom = int(flat_rows[0]), int(flat_rows[-1]) + 1
+    inner = grey[top:bottom]
+    spread_cols = inner.max(axis=0) - inner.min(axis=0)
+    cols = np.flatnonzero(spread_cols > tolerance)
+    if not len(cols):  # every column is flat within the non-flat rows (a flat box on a flat ground)
+        return None
+    left, right = int(cols[0]), int(cols[-1]) + 1
+    if (top, bottom, left, right) == (0, h, 0, w):
+        return None
+    if (bottom - top) < min_keep * h or (right - left) < min_keep * w:
+        return None
+    return image.crop((left, top, right, bottom))
+
+
+def _trimmed(context: ImageContext, options: HashOptions) -> tuple[str, int] | None:
+    from ..decode import DecodeLimits, decode
+    from ..errors import ImageError
+
+    trimmed = trim_uniform_border(context.rgb())
+    if trimmed is None:
+        return None
+    try:
+        decoded = decode(trimmed, options.limits or DecodeLimits())
+    except ImageError:  # e.g. trimmed below the minimum size
+        return None
+    hashes, quality = pdq_hashes(decoded, options.pdq_mode, False)
+    return hashes[0], quality
