@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import hashmatch.store as store_module
+import hashmatch.store_files as store_files
 from hashmatch.lists import ParsedList
 from hashmatch.store import Store, StoreIntegrityError
 
@@ -85,7 +86,7 @@ def _reader(path: str, flags: Path) -> dict:
 def _writer(path: str, flags: Path, first_version: str) -> dict:
     # Busy readers may keep the openers' lock taken all along; waiting the full default for
     # it on every import would only slow the test (the files left are checked at the end).
-    store_module.CLEANUP_WAIT = 0.2
+    store_files.CLEANUP_WAIT = 0.2
     _wait_for(flags / "go")
     store = Store.open(path)
     for version in range(int(first_version), int(first_version) + IMPORTS_PER_WRITER):
@@ -194,7 +195,7 @@ def _generation_files(store: Store) -> set[str]:
 
 
 def test_a_writer_leaves_old_files_while_a_reader_is_opening_and_removes_them_later(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "CLEANUP_WAIT", 0.05)
+    monkeypatch.setattr(store_files, "CLEANUP_WAIT", 0.05)
     old = Store.create(tmp_path / "s").import_list(list_version(0), name="L", version="0")
     fd = os.open(old.path, os.O_RDONLY)  # what Store.open holds while it reads a generation
     try:
@@ -220,7 +221,7 @@ def test_an_opener_without_the_lock_starts_over_when_a_writer_moved_the_manifest
     path = tmp_path / "s"
     Store.create(path).import_list(list_version(0), name="L", version="0")
     monkeypatch.setattr(store_module, "_folder_lock", unlockable)
-    real = store_module._read_verified
+    real = store_files._read_verified
     calls = []
 
     def racing(file: Path, meta):
@@ -230,7 +231,7 @@ def test_an_opener_without_the_lock_starts_over_when_a_writer_moved_the_manifest
             assert not file.exists()
         return real(file, meta)
 
-    monkeypatch.setattr(store_module, "_read_verified", racing)
+    monkeypatch.setattr(store_files, "_read_verified", racing)
     assert check_generation(Store.open(path)) == 1
     assert calls
 

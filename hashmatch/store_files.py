@@ -1,0 +1,152 @@
+"""What a store generation is on disk, and reading it safely: the file names, the code
+arrays (CodeArray), loading a file only after its sha256 matches the manifest, reading
+the manifest itself (manifest.py checks it), and the two locks: the writers' lock
+(STORE/.lock, exclusive) and the openers' lock (the store folder, shared; a writer takes
+it exclusively to remove old generations). store.py's docstring tells the protocol."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from . import signals
+from .errors import StoreError, StoreIntegrityError
+from .manifest import Manifest, check_not_rolled_back, read_high_water
+
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+AUDIT_LOG = "audit.jsonl"  # one line per change (and per scan against the store)
+CLEANUP_WAIT = 2.0  # seconds a writer tries to get the openers' lock (module docstring)
+OPEN_ATTEMPTS = 10  # times Store.open reads a manifest that moved under it before giving up
+
+
+def code_bytes(algorithm: str) -> int:
+    return signals.get(algorithm).code_bytes
+
+
+def _algorithms(*present: Iterable[str]) -> list[str]:
+    """Every known signal type, then any other algorithm a store already holds."""
+    names = list(signals.names())
+    return names + sorted({a for group in present for a in group} - set(names))
+
+
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class CodeArray:
+    """Active codes of one algorithm and the entry id of each row."""
+
+    codes: np.ndarray  # (N, nbytes) uint8
+    ids: np.ndarray  # (N,) int64
+    mih: tuple[np.ndarray, np.ndarray] | None = None  # prebuilt multi-index tables (engines.mih_tables)
+
+    @classmethod
+    def empty(cls, algorithm: str) -> "CodeArray":
+        return cls(np.zeros((0, code_bytes(algorithm)), np.uint8), np.zeros(0, np.int64))
+
+
+def _verify_file(path: Path, meta: dict[str, Any]) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+                size += len(block)
+    except FileNotFoundError as exc:
+        raise StoreIntegrityError(f"store file {path.name} is missing") from exc
+    if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+        raise StoreIntegrityError(
+            f"store file {path.name} does not match its checksum in the manifest; refusing to use it")
+
+
+def _read_verified(path: Path, meta: dict[str, Any]) -> bytes:
+    # Hash the very bytes we go on to use, so nothing can change between check and use.
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise StoreIntegrityError(f"store file {path.name} is missing") from exc
+    if len(data) != meta["bytes"] or _sha256(data) != meta["sha256"]:
+        raise StoreIntegrityError(
+            f"store file {path.name} does not match its checksum in the manifest; refusing to use it")
+    return data
+
+
+def _load_array(root: Path, manifest: Manifest, name: str, dtype) -> np.ndarray:
+    """A data file of the manifest as a read-only 1-D array, after its sha256 check."""
+    return np.frombuffer(_read_verified(root / name, manifest.files[name]), dtype)
+
+
+def _read_manifest(root: Path) -> tuple[str, Manifest]:
+    """The manifest's text and content, checked (manifest.py): its own checksum, its
+    schema, and that it is not older than the generation last committed."""
+    mark = read_high_water(root / LOCK)  # before the manifest (manifest.check_not_rolled_back)
+    try:
+        text = (root / MANIFEST).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise StoreError(f"{root} is not a hashmatch store (no {MANIFEST})") from exc
+    except (UnicodeDecodeError, OSError) as exc:
+        raise StoreIntegrityError(f"{root / MANIFEST} cannot be read: {exc}") from exc
+    manifest = Manifest.from_json(text, str(root / MANIFEST))
+    check_not_rolled_back(manifest, mark, str(root / MANIFEST))
+    return text, manifest
+
+
+@contextlib.contextmanager
+def _folder_lock(root: Path, *, exclusive: bool) -> Iterator[bool | None]:
+    """The openers' lock on the store folder (module docstring). Shared: waits for it.
+    Exclusive: tried for CLEANUP_WAIT seconds, never blocking. Yields True when held, False
+    when openers kept it busy, None where the folder cannot be locked."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        fd = None
+    held, deadline = None, time.monotonic() + CLEANUP_WAIT
+    while fd is not None and held is None:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_SH)
+            held = True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                held = False
+            else:
+                time.sleep(0.01)
+        except OSError:
+            break
+    try:
+        yield held
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _writer_lock(root: Path) -> Iterator[int]:
+    """The writers' lock (STORE/.lock, held exclusively); yields its descriptor, through
+    which a commit records its generation (the rollback mark, manifest.py)."""
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
