@@ -346,8 +346,10 @@ def _decode_bytes(data: bytes, limits: DecodeLimits) -> tuple[Image.Image, str, 
         raise UnsupportedFormatError(
             f"{family} is not in the allowed formats ({', '.join(sorted(limits.formats))})"
         )
-    plugins = FORMAT_PLUGINS[family]
-    if not any(p in Image.OPEN for p in plugins):
+    # Only plugins this Pillow has: naming a missing one (Pillow 13 opens MPO through the
+    # JPEG plugin) makes Image.open fail with KeyError('MPO') instead of the real reason.
+    plugins = tuple(p for p in FORMAT_PLUGINS[family] if p in Image.OPEN)
+    if not plugins:
         hint = " (install the optional plugin: pip install 'hashmatch[heif]')" if family == "HEIF" else ""
         raise UnsupportedFormatError(f"no {family} decoder is installed{hint}")
     if ImageFile.LOAD_TRUNCATED_IMAGES:
