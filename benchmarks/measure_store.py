@@ -56,7 +56,8 @@ def main() -> None:
         store = Store.create(root / "store")
         store = step("import into a new store", lambda: store.import_list(parsed, name="bench", version="1"))
         rows.append(("= CSV to store", rows[0][1] + rows[1][1]))
-        store = step("re-import as version 2 (replaces all)", lambda: store.import_list(parsed, name="bench", version="2"))
+        store = step("re-import as version 2 (replaces all)",
+                     lambda: store.import_list(parsed, name="bench", version="2"))
         store = step("open store (verify sha256 of every file)", lambda: Store.open(root / "store"))
         matcher = step("build engines (Matcher)", lambda: Matcher(store))
         rows.append(("= open for matching", rows[-2][1] + rows[-1][1]))

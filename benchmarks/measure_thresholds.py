@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(transformed copy vs every other original; correlated with the former)")
     out(f"- PDQ quality of originals: min {quality.min():.0f}, median {np.median(quality):.0f}, "
         f"{int((quality < 50).sum())} below 50")
-    out(f"- identical hashes among originals: " + ", ".join(f"{a} {duplicates[a]}" for a in ALGORITHMS))
+    out("- identical hashes among originals: " + ", ".join(f"{a} {duplicates[a]}" for a in ALGORITHMS))
     out(f"- time: hashing {hashed_at - started:.0f} s ({args.workers} workers), "
         f"distances {finished - hashed_at:.0f} s\n")
 

@@ -92,7 +92,7 @@ def summarise(data: dict) -> tuple[list[str], bool]:
             f"| {group} | {ref['name']} | {_fmt_time(ref['stats']['mean'])} | {hm['name']} | "
             f"{_fmt_time(hm['stats']['mean'])} | {ratio_mean:.2f} | {ratio_median:.2f} | {target_txt} | {verdict} |"
         )
-    for group, (target, meaning) in TARGETS.items():
+    for group, (target, _meaning) in TARGETS.items():
         if group not in groups:
             lines.append(f"| {group} | (not in this run) | | | | | | >= {target:g} | - |")
     return lines, all_ok

@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
 from hashmatch.bench import random_pdq_store  # noqa: E402
+from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
 from hashmatch.matcher import Matcher  # noqa: E402
 from hashmatch.scan import LocalExecutor, ScanOptions, scan  # noqa: E402
 

@@ -57,7 +57,8 @@ def test_peer_imagehash_all_three(benchmark, pil_set):
 
 @pytest.mark.benchmark(group="imagehash-all-three")
 def test_hashmatch_all_three(benchmark, pil_set):
-    benchmark.extra_info.update(side="hashmatch", impl='Hasher(("phash","dhash","ahash")).hash(image)', images=len(pil_set))
+    benchmark.extra_info.update(side="hashmatch", impl='Hasher(("phash","dhash","ahash")).hash(image)',
+                                images=len(pil_set))
     hasher = Hasher(ALGORITHMS)
 
     def run(images):

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from hashmatch import HashResult, Hasher
+from hashmatch import Hasher, HashResult
 
 ROUNDS = 8
 

@@ -42,7 +42,8 @@ def picture(seed: int) -> Image.Image:
     for _ in range(int(rng.integers(5, 12))):  # trees on the ground
         tx, ty = int(rng.integers(0, width)), int(rng.integers(horizon, height))
         tr = int(rng.integers(6, 18))
-        draw.ellipse((tx - tr, ty - 2 * tr, tx + tr, ty), fill=(int(rng.integers(0, 80)), int(rng.integers(80, 200)), 40))
+        draw.ellipse((tx - tr, ty - 2 * tr, tx + tr, ty),
+                     fill=(int(rng.integers(0, 80)), int(rng.integers(80, 200)), 40))
     grain = rng.normal(0, 6, (height, width, 3))
     return Image.fromarray(np.clip(np.asarray(image) + grain, 0, 255).astype(np.uint8))
 
@@ -65,7 +66,8 @@ def main() -> None:
     width, height = SIZE
     copies = {
         "scene-1-reencoded-q40.jpg": (originals["scene-1"], 40),
-        "scene-2-resized-half.jpg": (originals["scene-2"].resize((width // 2, height // 2), Image.Resampling.LANCZOS), 88),
+        "scene-2-resized-half.jpg": (
+            originals["scene-2"].resize((width // 2, height // 2), Image.Resampling.LANCZOS), 88),
         "scene-3-cropped-5pct.jpg": (originals["scene-3"].crop((16, 12, width - 16, height - 12)), 88),
         "scene-4-flipped.jpg": (ImageOps.mirror(originals["scene-4"]), 88),
     }

@@ -36,9 +36,16 @@ from .hashing import (
     parse_algorithms,
     pdq_from_pixels,
 )
-
 from .lists import ParsedList, detect_format, read_list, write_list
-from .matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS, Match, MatchConfig, Matcher, MatchResult, open_matcher
+from .matcher import (
+    DEFAULT_PDQ_QUALITY_GATE,
+    DEFAULT_THRESHOLDS,
+    Match,
+    MatchConfig,
+    Matcher,
+    MatchResult,
+    open_matcher,
+)
 from .store import EntryInfo, ListInfo, Store, StoreError, StoreIntegrityError
 
 __version__ = "0.1.0"

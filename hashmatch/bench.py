@@ -21,6 +21,7 @@ import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -70,6 +71,15 @@ def generated_jpegs(folder: str, size: tuple[int, int], count: int) -> list[str]
     return paths
 
 
+def _each(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """`fn` on every item (timed through functools.partial, bound to this iteration's values)."""
+    return [fn(item) for item in items]
+
+
+def _hash_many(hasher: Hasher, datas: list[bytes], threads: int) -> list[Any]:
+    return list(hasher.hash_many(datas, threads=threads))
+
+
 def bench_hashing(groups: dict[str, list[str]], compare: bool, step: Callable[[str], None]) -> list[dict[str, Any]]:
     rows = []
     threads = usable_cores()
@@ -77,7 +87,7 @@ def bench_hashing(groups: dict[str, list[str]], compare: bool, step: Callable[[s
         datas = [open(p, "rb").read() for p in paths]
         step(f"decode {label}")
 
-        def decode_all():
+        def decode_all(datas: list[bytes] = datas) -> None:
             for data in datas:
                 with Image.open(io.BytesIO(data)) as im:
                     im.load()
@@ -88,8 +98,8 @@ def bench_hashing(groups: dict[str, list[str]], compare: bool, step: Callable[[s
         for algorithm in HASH_ALGORITHMS:
             step(f"{algorithm} {label}")
             hasher = Hasher((algorithm,))
-            one = _median_time(lambda: [hasher.hash(d) for d in datas]) / len(datas)
-            many = _median_time(lambda: list(hasher.hash_many(datas, threads=threads))) / len(datas)
+            one = _median_time(partial(_each, hasher.hash, datas)) / len(datas)
+            many = _median_time(partial(_hash_many, hasher, datas, threads)) / len(datas)
             row = {"part": "hashing", "images": label, "what": f"hashmatch {algorithm}", "threads": 1,
                    "images_per_s": 1 / one, f"images_per_s_{threads}_threads": 1 / many}
             rows.append(row)
@@ -120,8 +130,8 @@ def _compare_hashing(label: str, datas: list[bytes], step: Callable[[str], None]
 
         for name, fn in (("phash", imagehash.phash), ("dhash", imagehash.dhash), ("ahash", imagehash.average_hash)):
             hasher = Hasher((name,))
-            peers.append((name, f"imagehash.{fn.__name__}", (lambda fn=fn: [fn(im) for im in images]),
-                          (lambda h=hasher: [h.hash(im) for im in images])))
+            peers.append((name, f"imagehash.{fn.__name__}", partial(_each, fn, images),
+                          partial(_each, hasher.hash, images)))
     except ImportError:
         pass
     for algorithm, peer_name, peer, ours in peers:
@@ -174,10 +184,10 @@ def bench_matching(sizes: Sequence[int], compare: bool, step: Callable[[str], No
             d = np.bitwise_count(codes ^ row).sum(axis=1)
             truth.append(np.flatnonzero(d <= RADIUS))
         kinds: list[tuple[str, Callable[[], Any]]] = [
-            ("flat", lambda: build_engine(codes, "flat", max_radius=RADIUS)),
-            ("mih", lambda: build_engine(codes, "mih", max_radius=RADIUS))]
+            ("flat", partial(build_engine, codes, "flat", max_radius=RADIUS)),
+            ("mih", partial(build_engine, codes, "mih", max_radius=RADIUS))]
         if compare:
-            kinds.append(("faiss-multihash", lambda: _FaissMultiHash(codes)))
+            kinds.append(("faiss-multihash", partial(_FaissMultiHash, codes)))
         for name, make in kinds:
             step(f"{name} at {n:,}")
             rss, t = _rss(), time.perf_counter()

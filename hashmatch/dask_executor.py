@@ -146,7 +146,7 @@ class DaskExecutor:
                 return pending.pop()
             if exhausted:
                 return None
-            shard = []
+            shard: list[str | os.PathLike] = []
             for path in source:
                 shard.append(path)
                 if len(shard) >= self.shard_size:
@@ -174,8 +174,9 @@ class DaskExecutor:
                     half = len(shard) // 2
                     pending += [shard[half:], shard[:half]]
                 else:
+                    message = f"{WORKER_CRASHED['message']} ({type(exc).__name__})"
                     yield {"path": os.fspath(shard[0]), "status": "error",
-                           "error": {**WORKER_CRASHED, "message": f"{WORKER_CRASHED['message']} ({type(exc).__name__})"}}
+                           "error": {**WORKER_CRASHED, "message": message}}
             else:
                 summary.add_worker_time(stats["worker"], stats["files"], stats["busy_s"])
                 yield from rows

@@ -41,7 +41,7 @@ try:  # HEIC/HEIF from phones: optional plugin (pip install hashmatch[heif]).
 
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - depends on the environment
-    pillow_heif = None
+    pillow_heif = None  # type: ignore[assignment]
 
 Image.init()  # register every plugin now, not racily on first use from many threads
 
@@ -207,7 +207,8 @@ def _open_regular(path: str | os.PathLike) -> tuple[int, os.stat_result]:
     return fd, st
 
 
-def _consume(read, first: int, limits: DecodeLimits, digests: dict, growth_limit: int | None) -> tuple[bytes | None, int]:
+def _consume(read, first: int, limits: DecodeLimits, digests: dict,
+             growth_limit: int | None) -> tuple[bytes | None, int]:
     """Read to the end with `read(n)`, feeding every chunk to the digests; keep the bytes
     while they fit the byte cap (None once they do not; without digests, reading stops
     there). `first` is the size of the first read: the expected size + 1, so a file read

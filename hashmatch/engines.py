@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from math import comb
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -146,7 +146,7 @@ class FlatEngine:
         self._n = int(codes.shape[0])
         if backend not in ("auto", "faiss", "native"):
             raise ConfigurationError(f"unknown flat backend {backend!r}")
-        faiss = None
+        faiss: Any = None  # the faiss module, when it is used
         if backend != "native":
             try:
                 import faiss  # noqa: PLC0415 - optional dependency, kept to this module
@@ -179,6 +179,7 @@ class FlatEngine:
         if self._n == 0 or nq == 0:
             return [(np.empty(0, np.int64), np.empty(0, np.int32)) for _ in range(nq)]
         if self._index is None:
+            assert self._codes is not None  # the native backend keeps the codes
             return _split(*_hamming.hamming_range_flat_batch(self._codes, queries, radius))
         self._faiss.omp_set_num_threads(1)  # per calling thread
         lims, dists, ids = self._index.range_search(queries, radius + 1)  # FAISS: strict <
@@ -268,7 +269,7 @@ class MultiIndexEngine:
             return [-1] * self.ntables, 0
         return _hamming.mih_plan(*self._arrays(), q, radius)
 
-    def _arrays(self):
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         return (self._codes, self._dirs, self._packed, self._masks, self._level_start, self.chunk_bits)
 
     def _search(self, queries: np.ndarray, radius: int, allow_scan: bool = True):

@@ -58,6 +58,8 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
     """Every setting's codes for one image: {setting: (variants x nbytes uint8, quality)}."""
     a = full.hash(source)
     b = cimg.hash(source)
+    # Both hashers ask for PDQ with its dihedral variants: always there, with a quality.
+    assert a.pdq_dihedral is not None and b.pdq_dihedral is not None and a.pdq_quality is not None
     d = lambda hexes: np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(len(hexes), -1)  # noqa: E731
     out = {
         "pdq:full": (d([a.hashes["pdq"]]), a.pdq_quality),
@@ -69,10 +71,13 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
         "ahash": (d([a.hashes["ahash"]]), None),
     }
     out["pdq:full+trim"] = out["pdq:full"]
-    if a.pdq_trimmed is not None and a.pdq_trimmed_quality >= DEFAULT_PDQ_QUALITY_GATE:
-        # The trimmed PDQ is one more variant of the query (Matcher(trim_borders=True)).
-        out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([a.pdq_trimmed])]),
-                                max(a.pdq_quality, a.pdq_trimmed_quality))
+    trimmed, trimmed_quality = a.pdq_trimmed, a.pdq_trimmed_quality
+    if trimmed is not None:
+        assert trimmed_quality is not None  # PDQ gives both or neither
+        if trimmed_quality >= DEFAULT_PDQ_QUALITY_GATE:
+            # The trimmed PDQ is one more variant of the query (Matcher(trim_borders=True)).
+            out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([trimmed])]),
+                                    max(a.pdq_quality, trimmed_quality))
     return out
 
 
@@ -262,7 +267,7 @@ def _plots(result: EvaluationResult, output: str) -> list[str]:
     written.append(_save(fig, output, "roc.png"))
 
     for setting in ("pdq:full", "phash"):
-        per = result.distances.get(setting)
+        per = result.distances.get(setting, {})
         if not per:
             continue
         cols = 4

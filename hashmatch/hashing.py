@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from . import signals
 from .decode import DecodeLimits, Source, decode, read_content
 from .errors import ConfigurationError, ImageError, InputTooLargeError
-from .signals.pdq import DIHEDRAL_NAMES, PDQ_MODES, pdq_hashes, trim_uniform_border
 from .signals.base import HashOptions, ImageContext, to_rgb
+from .signals.pdq import DIHEDRAL_NAMES, PDQ_MODES, pdq_hashes, trim_uniform_border
 
 # The built-in signal types by kind (plug-ins add to signals.names(), not to these).
 PERCEPTUAL_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if not s.exact)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError, StoreIntegrityError
 from . import signals
+from .errors import StoreError, StoreIntegrityError
 from .signals.pdq import PDQ_MODES
 
 #: 2: the manifest carries its own checksum. 1 (no checksum) is still read.
@@ -109,7 +109,7 @@ def _problem(m: Manifest) -> str | None:
             or not isinstance(m.lists, list):
         return "bad section types"
     for name, meta in m.files.items():
-        if not _FILE_NAME.match(name) or not f".{m.generation:06d}." in name:
+        if not _FILE_NAME.match(name) or f".{m.generation:06d}." not in name:
             return f"bad file name {name!r}"
         if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), str) and _HEX64.match(meta["sha256"])
                 and _count(meta.get("bytes")) and set(meta) == {"sha256", "bytes"}):
@@ -123,7 +123,8 @@ def _problem(m: Manifest) -> str | None:
         if problem:
             return problem
     for algorithm, count in m.counts.items():
-        if not isinstance(count, dict) or set(count) != {"active", "disabled"} or not all(_count(v) for v in count.values()):
+        if (not isinstance(count, dict) or set(count) != {"active", "disabled"}
+                or not all(_count(v) for v in count.values())):
             return f"bad counts for {algorithm!r}"
         if count["active"] != (m.arrays.get(algorithm) or {}).get("count", 0):
             return f"{algorithm}: counts disagree with the arrays"
@@ -141,6 +142,7 @@ def _array_problem(m: Manifest, algorithm: str, meta: Any) -> str | None:
     count = meta.get("count")
     if not _count(count):
         return f"{algorithm}: bad count"
+    assert count is not None  # _count: a non-negative int
     width = signal.code_bytes
     for kind, size in (("codes", count * width), ("ids", count * 8)):
         name = meta.get(kind)

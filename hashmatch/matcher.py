@@ -216,7 +216,8 @@ class Matcher:
         values = {a: image.values.get(a) or {"hash": h} for a, h in image.hashes.items()}
         return replace(self._match_values(values), image=image)
 
-    def match_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[MatchResult | ImageError]:
+    def match_many(self, sources: Iterable[Source], *,
+                   threads: int | None = None) -> Iterator[MatchResult | ImageError]:
         """Match many inputs on a thread pool, in input order; inputs with nothing to match
         yield their error (see match())."""
         def one(source: Source) -> MatchResult | ImageError:
@@ -305,7 +306,8 @@ class Matcher:
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
                   value: Mapping[str, Any], entry: EntryInfo) -> Match:
         signal = signals.get(algorithm)
-        return Match(algorithm=algorithm, distance=distance, threshold=0 if signal.exact else self.thresholds[algorithm],
+        threshold = 0 if signal.exact else self.thresholds[algorithm]
+        return Match(algorithm=algorithm, distance=distance, threshold=threshold,
                      list_name=entry.list_name, list_version=entry.list_version, category=entry.category,
                      entry_id=entry.entry_id, store_id=store_id,
                      variant=variant if variant is not None else signal.default_variant(self.config),

@@ -30,10 +30,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from . import __version__
-from . import signals
+from . import __version__, signals
 from .decode import WalkedFile
-from .files import append_jsonl
 from .errors import (
     ConfigurationError,
     ImageError,
@@ -41,11 +39,11 @@ from .errors import (
     SymlinkNotFollowedError,
     UnreadableInputError,
 )
+from .files import append_jsonl
 from .hashing import usable_cores
 from .matcher import Matcher
 from .report import ReportWriter, read_report_rows
 from .workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, HashJob, WorkerPool, error_record
-
 
 STATUSES = ("match", "no_match", "low_quality", "error")
 
@@ -254,6 +252,7 @@ def scan(roots: list[str], matcher: Matcher, report_path: str, options: ScanOpti
             if found.path in done:
                 continue
             if found.error is not None or found.identity is None:
+                assert found.error is not None  # a Found has an error or an identity
                 emit({"path": found.path, "status": "error", "error": error_record(found.error)})
                 continue
             yield WalkedFile(found.path, *found.identity, follow_symlinks=options.follow_symlinks)
@@ -315,8 +314,9 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
     """Who scanned what against which lists, with which settings and outcome counts. No
     hash values and no image data."""
     store = matcher.store
-    lists = [{"name": l.name, "version": l.version, "entries": l.entries, "source_sha256": l.source_sha256}
-             for l in store.lists()]
+    lists = [{"name": info.name, "version": info.version, "entries": info.entries,
+              "source_sha256": info.source_sha256}
+             for info in store.lists()]
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in this environment

@@ -113,6 +113,7 @@ class Store:
         # one is committed, and an open descriptor keeps it readable (POSIX). The file
         # never changes, so SQLite may treat it as immutable (no locks, no journal). One
         # connection shared under a lock: metadata is read only for hits.
+        assert manifest.database is not None  # a checked manifest names one from generation 1 on
         uri = (path / manifest.database).resolve().as_uri() + "?mode=ro&immutable=1"
         self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
@@ -271,7 +272,8 @@ class Store:
                 _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
                                  key, now, f"retracted by the source ({item.reason})")
                 db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?", key)
-            _record_removals(db, "SELECT id FROM entries WHERE list_name = ?", (name,), now, f"replaced by version {version}")
+            _record_removals(db, "SELECT id FROM entries WHERE list_name = ?", (name,), now,
+                             f"replaced by version {version}")
             db.execute("DELETE FROM entries WHERE list_name = ?", (name,))
             db.execute("INSERT OR REPLACE INTO lists VALUES (?, ?, ?, ?, ?, ?)",
                        (name, version, getattr(parsed, "format", None), source_sha256, now, self.pdq_mode))

@@ -89,13 +89,14 @@ def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray, tuple[list, 
             tag_json[key] = json.dumps(list(key)) if key else None
         return tag_json[key]
 
-    grouped = {}
+    grouped: dict[str, tuple[np.ndarray, tuple[list, ...]]] = {}
     for algorithm in sorted(set(algorithms)):
-        if len(set(algorithms)) == 1:
-            pick = lambda column: list(column)  # noqa: E731 (one algorithm: every row, no index list)
-        else:
-            rows = [i for i, a in enumerate(algorithms) if a == algorithm]
-            pick = lambda column: [column[i] for i in rows]  # noqa: E731
+        # One algorithm: every row, no index list.
+        rows = None if len(set(algorithms)) == 1 else [i for i, a in enumerate(algorithms) if a == algorithm]
+
+        def pick(column: Sequence[Any], rows: list[int] | None = rows) -> list[Any]:
+            return list(column) if rows is None else [column[i] for i in rows]
+
         try:
             codes = np.frombuffer(bytes.fromhex("".join(pick(parsed.hashes))), np.uint8)
         except ValueError as exc:
@@ -324,7 +325,7 @@ class _GenerationWriter:
         """Write one array file of this generation (atomic, 0600), record its checksum in
         `files`, return its name."""
         name = self._name(algorithm, kind)
-        blob = memoryview(np.ascontiguousarray(payload)).cast("B")
+        blob = np.ascontiguousarray(payload).data.cast("B")  # .data: the array's memoryview
         with atomic_write(self.root / name, "wb") as handle:
             handle.write(blob)
         files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}

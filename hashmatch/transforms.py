@@ -103,6 +103,22 @@ def watermark(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     return Image.alpha_composite(base, overlay).convert("RGB")
 
 
+def _jpeg(quality: int) -> Transform:
+    return lambda im, rng: jpeg(im, quality)
+
+
+def _resize(factor: float) -> Transform:
+    return lambda im, rng: resize(im, factor)
+
+
+def _crop(percent: int) -> Transform:
+    return lambda im, rng: crop(im, percent / 100)
+
+
+def _pad(percent: int) -> Transform:
+    return lambda im, rng: pad(im, percent / 100)
+
+
 def _rotate(degrees: float) -> Transform:
     # Small angles: rotate about the centre, keep the size, fill the corners black (what
     # a straightened scan or a tilted screenshot looks like).
@@ -114,10 +130,10 @@ def _enhance(kind, factor: float) -> Transform:
 
 
 BUILTIN: dict[str, Transform] = {
-    **{f"jpeg_q{q}": (lambda q: lambda im, rng: jpeg(im, q))(q) for q in (30, 50, 75, 95)},
-    **{f"resize_{f:g}x": (lambda f: lambda im, rng: resize(im, f))(f) for f in (0.25, 0.5, 0.75, 1.5, 2.0)},
-    **{f"crop_{p}pct": (lambda p: lambda im, rng: crop(im, p / 100))(p) for p in (2, 5, 10, 20)},
-    **{f"pad_{p}pct": (lambda p: lambda im, rng: pad(im, p / 100))(p) for p in (5, 10, 20, 30)},
+    **{f"jpeg_q{q}": _jpeg(q) for q in (30, 50, 75, 95)},
+    **{f"resize_{f:g}x": _resize(f) for f in (0.25, 0.5, 0.75, 1.5, 2.0)},
+    **{f"crop_{p}pct": _crop(p) for p in (2, 5, 10, 20)},
+    **{f"pad_{p}pct": _pad(p) for p in (5, 10, 20, 30)},
     "rotate_90": lambda im, rng: im.transpose(Image.Transpose.ROTATE_90),
     "rotate_180": lambda im, rng: im.transpose(Image.Transpose.ROTATE_180),
     "rotate_270": lambda im, rng: im.transpose(Image.Transpose.ROTATE_270),

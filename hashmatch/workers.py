@@ -85,7 +85,7 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "code": code, "message": message}
 
 
-def hash_file(path: str | os.PathLike, hasher: Hasher,
+def hash_file(path: str | os.PathLike | bytes, hasher: Hasher,
               on_file_hashes: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Read and hash one file: {"size", "sha256", "file_hashes", "result"} or the same
     with "error" instead of "result". The exact hashes (file_hashes, always sha256 for the
@@ -461,9 +461,10 @@ class IsolatedHasher:
         crash record carrying the exact hashes the worker reported before it failed."""
         item = _isolatable(source)
         with self._slots:
-            worker = self._checkout()
+            checked_out = self._checkout()
+            worker: _Worker | None = checked_out  # None once _exchange has retired it
             try:
-                record, worker = self._exchange(worker, item)
+                record, worker = self._exchange(checked_out, item)
             finally:
                 self._checkin(worker)
         return record

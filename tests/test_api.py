@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import pdqhash
 import pytest
+from imagegen import encode, make_rgb
 from PIL import Image, features
 
-from imagegen import encode, make_rgb
 from hashmatch import ALGORITHMS, ConfigurationError, Hasher, HashResult, hash_image, parse_algorithms
 
 ALL = Hasher(ALGORITHMS)
@@ -61,7 +61,8 @@ if features.check("avif"):
     FORMATS.append(("AVIF", {"quality": 90}))
 
 
-@pytest.mark.parametrize("fmt,params", FORMATS, ids=[f"{f}{'-lossless' if p.get('lossless') else ''}" for f, p in FORMATS])
+@pytest.mark.parametrize("fmt,params", FORMATS,
+                         ids=[f"{f}{'-lossless' if p.get('lossless') else ''}" for f, p in FORMATS])
 def test_formats_decode_and_equal_pdqhash_on_the_same_pixels(fmt, params):
     data = encode(make_rgb(257, 190, seed=8, kind="gradient"), fmt, **params)
     result = PERCEPTUAL.hash(data)
@@ -98,13 +99,15 @@ def test_modes_where_python_threatexchange_hashes_raw_channels(reference, mode):
     ours = hash_image(image).hashes["pdq"]
     assert ours == pdqhash_rgb(image)[0]
     raw = np.asarray(image)
-    raw = np.repeat(raw[:, :, None], 3, axis=2).astype(np.uint8) if raw.ndim == 2 else np.ascontiguousarray(raw[:, :, :3])
+    raw = (np.repeat(raw[:, :, None], 3, axis=2).astype(np.uint8) if raw.ndim == 2
+           else np.ascontiguousarray(raw[:, :, :3]))
     vector, _ = pdqhash.compute(raw)
     if mode != "1":  # "1" as raw 0/1 values is visible-equivalent up to contrast
         assert np.packbits(vector.astype(np.uint8)).tobytes().hex() != ours
 
 
-@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F", "LAB", "HSV"])
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr",
+                                  "I", "I;16", "F", "LAB", "HSV"])
 def test_every_pillow_mode_hashes(mode):
     base = Image.fromarray(make_rgb(120, 80, seed=3, kind="shapes"))
     image = base.convert("RGBA").convert("PA") if mode == "PA" else base.convert(mode) if mode != "LAB" else \

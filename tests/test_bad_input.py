@@ -9,9 +9,9 @@ import zlib
 
 import numpy as np
 import pytest
+from imagegen import encode, make_rgb
 from PIL import Image, ImageFile
 
-from imagegen import encode, make_rgb
 from hashmatch import (
     ConfigurationError,
     CorruptImageError,

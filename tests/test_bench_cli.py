@@ -7,8 +7,8 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-
 from imagegen import encode, make_rgb
+
 from hashmatch.bench import parse_sizes
 from hashmatch.cli import main
 from hashmatch.errors import ConfigurationError

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-
 from imagegen import encode, make_rgb
+
 from hashmatch import Hasher
 from hashmatch.cli import main
 

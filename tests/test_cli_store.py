@@ -62,7 +62,7 @@ def test_import_show_lookup_export(lists, tmp_path):
 
     code, out, _ = cli("list", "show", "--store", store, "--json")
     shown = json.loads(out)
-    assert {(l["name"], l["version"], l["entries"]) for l in shown["lists"]} == {
+    assert {(info["name"], info["version"], info["entries"]) for info in shown["lists"]} == {
         ("gifct", "2026-11", 220), ("ncii", _sha12(lists["text"]), 50)}
 
     # a near copy of entry 7 (20 bits off) matches it and whatever else brute force finds

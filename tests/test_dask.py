@@ -12,6 +12,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from imagegen import encode, make_rgb  # noqa: E402
+
 from hashmatch import Hasher  # noqa: E402
 from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
 from hashmatch.lists import read_list  # noqa: E402

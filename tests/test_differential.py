@@ -6,12 +6,12 @@ import io
 
 import imagehash
 import numpy as np
+import pdq_oracle
 import pdqhash
 import pytest
+from imagegen import KINDS, LARGE_SIZES, SIZES, encode, make_rgb
 from PIL import Image
 
-import pdq_oracle
-from imagegen import KINDS, LARGE_SIZES, SIZES, encode, make_rgb
 from hashmatch import DecodeLimits, Hasher, pdq_from_pixels
 
 ANY_SIZE = DecodeLimits(min_side=1)

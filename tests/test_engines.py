@@ -15,7 +15,6 @@ from hashmatch.engines import (
 )
 from hashmatch.errors import ConfigurationError
 
-
 RADII_256 = [0, 10, 31, 32, 63]
 RADII_64 = list(range(21))
 

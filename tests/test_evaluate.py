@@ -36,7 +36,8 @@ def result():
 def rec(result, setting, transform):
     algorithm, _, variant = setting.partition(":")
     return next(r for r in result.records
-                if r["algorithm"] == algorithm and r["setting"] == (variant or "default") and r["transform"] == transform)
+                if r["algorithm"] == algorithm and r["setting"] == (variant or "default")
+                and r["transform"] == transform)
 
 
 def test_records_match_an_independent_computation(result):
@@ -110,7 +111,8 @@ def test_cli(tmp_path):
         scene(11, i).save(folder / f"o{i}.png")
     (folder / "notes.txt").write_text("not an image")
     got = CliRunner().invoke(main, ["evaluate", str(folder), "--generate", "2", "-o", str(tmp_path / "out"),
-                                    "--transforms", "jpeg_q75,rotate_90", "--settings", "pdq:full,pdq:full+dihedral,phash",
+                                    "--transforms", "jpeg_q75,rotate_90",
+                                    "--settings", "pdq:full,pdq:full+dihedral,phash",
                                     "--algorithms", "pdq", "--no-plots", "-w", "1"])
     assert got.exit_code == 0, got.output
     records = json.loads((tmp_path / "out" / "results.json").read_text())

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from imagegen import encode, make_rgb
+
 from hashmatch import DecodeLimits, Hasher, ImageError, InputTooLargeError, UnsupportedFormatError
 from hashmatch.cli import main
 from hashmatch.lists import read_list

@@ -324,7 +324,8 @@ def test_hostile_hash_lists_give_a_list_format_error_or_entries(tmp_path, name, 
             parsed_any = True
             n = len(parsed.hashes)
             assert len(parsed.algorithms) == len(parsed.lines) == len(parsed.tags) == n
-            assert all(len(h) == {"pdq": 64, "md5": 32}.get(a, len(h)) for a, h in zip(parsed.algorithms, parsed.hashes))
+            assert all(len(h) == {"pdq": 64, "md5": 32}.get(a, len(h))
+                       for a, h in zip(parsed.algorithms, parsed.hashes))
     if name in LIST_CRASHERS and escaped:
         pytest.xfail(f"known bug: {LIST_CRASHERS[name]}: {escaped[0]}")
     assert not escaped, escaped

@@ -12,8 +12,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from imagegen import encode, make_rgb
+
 from hashmatch import CorruptImageError, Hasher, ImageError
 from hashmatch.cli import main
 from hashmatch.errors import HashTimeoutError, WorkerCrashedError

@@ -13,9 +13,9 @@ import io
 import numpy as np
 import pdqhash
 import pytest
+from imagegen import encode, make_rgb
 from PIL import Image
 
-from imagegen import encode, make_rgb
 from hashmatch import CorruptImageError, DecodeLimits, Hasher, ImageTooSmallError, TruncatedImageError
 from hashmatch.jpeg_check import check_jpeg, classify_warning
 from hashmatch.synthetic import scene

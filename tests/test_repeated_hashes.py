@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
 from imagegen import encode, make_rgb
+
 from hashmatch import Hasher
 from hashmatch.cli import main
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from imagegen import encode, make_rgb
+
 from hashmatch import Hasher
 from hashmatch.cli import main
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
-
 from imagegen import encode, make_rgb
+from PIL import Image
 from test_bad_input import png_declaring
+
 from hashmatch import Hasher
 from hashmatch.cli import main
 

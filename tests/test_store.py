@@ -3,7 +3,6 @@ disabling, and the matcher on top (thresholds, quality gate, dihedral, evidence)
 from __future__ import annotations
 
 import json
-
 import os
 import stat
 import threading
@@ -11,8 +10,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from imagegen import make_rgb
+
 from hashmatch import Hasher
 from hashmatch.lists import Retracted
 from hashmatch.matcher import Matcher
@@ -81,7 +80,7 @@ def test_reimporting_a_new_version_replaces_the_list_atomically_and_old_readers_
     store = store.import_list(parsed("pdq", v1), name="L", version="1")
     old_matcher = Matcher(store)
     store = store.import_list(parsed("pdq", v2), name="L", version="2")
-    assert [(l.name, l.version, l.entries) for l in store.lists()] == [("L", "2", 40)]
+    assert [(info.name, info.version, info.entries) for info in store.lists()] == [("L", "2", 40)]
     # The open matcher still sees version 1 until it reloads.
     assert old_matcher.match_hashes({"pdq": v1[0]}).matches[0].list_version == "1"
     new = old_matcher.reload()
@@ -216,7 +215,7 @@ def test_arrays_follow_the_database_through_any_sequence_of_changes(store):
     seen_ids: set[int] = set()
     for step in range(40):
         op = rng.integers(0, 5)
-        lists = [l.name for l in store.lists()]
+        lists = [info.name for info in store.lists()]
         active = [e.id for e in store.iter_entries()]
         if op <= 1 or not lists:
             name = f"L{rng.integers(0, 4)}"

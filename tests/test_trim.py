@@ -3,7 +3,6 @@ trimmed picture, which the matcher searches only when asked."""
 from __future__ import annotations
 
 import json
-
 from types import SimpleNamespace
 
 from click.testing import CliRunner

@@ -8,8 +8,8 @@ import multiprocessing.reduction
 import os
 
 import pytest
-
 from imagegen import encode, make_rgb
+
 from hashmatch import DecodeLimits
 from hashmatch.decode import WalkedFile
 from hashmatch.scan import walk_tree

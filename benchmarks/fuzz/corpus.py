@@ -154,7 +154,8 @@ def _png_cases() -> list[tuple[str, bytes]]:
     out.append(("png-chunk-len-7fffffff.png", head + struct.pack(">I", 0x7FFFFFFF) + b"tEXt" + b"a\0b"))
     out.append(("png-bad-crc.png", PNG_MAGIC + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0), 0)
                 + _png_chunk(b"IDAT", zlib.compress(b"\0" * 800)) + _png_chunk(b"IEND", b"")))
-    out.append(("png-no-ihdr.png", PNG_MAGIC + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b"")))
+    out.append(("png-no-ihdr.png",
+                PNG_MAGIC + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b"")))
     out.append(("png-no-idat.png", head + _png_chunk(b"IEND", b"")))
     out.append(("png-only-magic.png", PNG_MAGIC))
     out.append(("png-palette-empty-plte.png", _png(16, 16, 8, 3, extra=_png_chunk(b"PLTE", b""))))
@@ -210,7 +211,8 @@ def _jpeg_cases(base: bytes) -> list[tuple[str, bytes]]:
     out.append(("jpeg-app-len-ffff.jpg", b"\xff\xd8\xff\xe1\xff\xff" + b"Exif\0\0" + b"\0" * 64))
     out.append(("jpeg-app-len-0.jpg", b"\xff\xd8\xff\xe0\x00\x00" + base[2:]))
     out.append(("jpeg-app-len-1.jpg", b"\xff\xd8\xff\xe0\x00\x01" + base[2:]))
-    out.append(("jpeg-sos-first.jpg", b"\xff\xd8\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x55" * 256 + b"\xff\xd9"))
+    out.append(("jpeg-sos-first.jpg",
+                b"\xff\xd8\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x55" * 256 + b"\xff\xd9"))
     out.append(("jpeg-many-app-segments.jpg", b"\xff\xd8" + (b"\xff\xe2\x00\x04ab") * 20_000 + base[2:]))
     # an EXIF block whose IFD points at itself, before the real image data
     exif = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", 1) \
@@ -600,7 +602,8 @@ def list_cases(seed: int = 0) -> list[tuple[str, bytes]]:
         f"pdq,{h},c1,{cat},t1 t2\n" for h, cat in zip(pdqs, ["POSITIVE_CLASS", "NEGATIVE_CLASS", "DISPUTED",
                                                               "INVESTIGATION_SEED", "positive_class", "weird"]))
     tat = ('{"results": [' + ", ".join(
-        f'{{"hash_digest": "{h}", "algorithm": "PDQ", "ideology": "x", "file_type": "image", "deleted": {str(i == 2).lower()},'
+        f'{{"hash_digest": "{h}", "algorithm": "PDQ", "ideology": "x", "file_type": "image",'
+        f' "deleted": {str(i == 2).lower()},'
         f' "id": "{i}", "created_on": "2024-01-0{1 + i}T00:00:00Z"}}' for i, h in enumerate(pdqs)) + "]}")
     b64 = "".join("pdq " + base64.b64encode(bytes.fromhex(h)).decode() + "\n" for h in pdqs)
     out = [

@@ -35,7 +35,8 @@ def test_bounded_fuzz_run_finds_no_crash(tmp_path, harness):
     corpus_dir = tmp_path / "corpus"
     command = [sys.executable, str(HERE / harness), f"-max_total_time={SECONDS}", "-timeout=30",
                "-rss_limit_mb=4096", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus_dir)]
-    run = subprocess.run(command, check=False, capture_output=True, text=True, errors="replace", timeout=SECONDS * 3 + 300)
+    run = subprocess.run(command, check=False, capture_output=True, text=True, errors="replace",
+                         timeout=SECONDS * 3 + 300)
     crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-")))
     tail = "\n".join(run.stderr.splitlines()[-40:])
     assert run.returncode == 0 and not crashes, f"{harness} found {crashes} in {tmp_path}:\n{tail}"

@@ -18,6 +18,7 @@ from ..hashing import ALGORITHMS, PDQ_MODES, Hasher, HashResult, ordered_map, pa
 from ..workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
 from .common import stdout
 
+
 def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]:
     if isinstance(outcome, ImageError):
         # Exact hashes of a file that did not decode are kept beside the error: they still match.
@@ -91,8 +92,8 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
     threads = workers or usable_cores()
-    isolated = IsolatedHasher(hasher, workers=threads, timeout_s=timeout_s, memory_limit=(memory_limit_mb << 20) or None) \
-        if timeout_s else None
+    isolated = IsolatedHasher(hasher, workers=threads, timeout_s=timeout_s,
+                              memory_limit=(memory_limit_mb << 20) or None) if timeout_s else None
     hash_or_error = (isolated or hasher).hash_or_error
 
     def outcome(item: InputFile) -> HashResult | ImageError:

@@ -14,6 +14,7 @@ from ..store import Store, StoreError
 from ..terminal import safe
 from .common import STORE_OPTION, SetupError, import_list_file, open_store
 
+
 @click.group("list")
 def list_group() -> None:
     """Manage the hash lists in a store: import, show, export, remove, disable."""
@@ -66,7 +67,7 @@ def list_show(store_path, as_json) -> None:
     lists = store.lists()
     if as_json:
         click.echo(json.dumps({"generation": store.generation, "pdq_mode": store.pdq_mode,
-                               "counts": store.manifest.counts, "lists": [l.__dict__ for l in lists]}, indent=2))
+                               "counts": store.manifest.counts, "lists": [info.__dict__ for info in lists]}, indent=2))
         return
     click.echo(safe(f"store {store.path} (generation {store.generation}, PDQ convention {store.pdq_mode})"))
     for info in lists:

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigurationError
 from .. import signals
+from ..errors import ConfigurationError
 from ..matcher import Matcher
 from .common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
 

@@ -20,6 +20,7 @@ from ..terminal import safe
 from ..workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 from .common import SetupError, import_list_file, match_config, match_options, open_store
 
+
 @click.command("scan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-s", "--store", "store_path", type=click.Path(file_okay=False), help="Match against this store.")

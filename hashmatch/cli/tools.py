@@ -13,6 +13,7 @@ from ..files import atomic_write
 from ..terminal import safe
 from .common import SetupError
 
+
 @click.command("evaluate")
 @click.argument("originals_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
@@ -29,7 +30,8 @@ from .common import SetupError
 @click.option("--target-fmr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01,
               show_default=True, help="False-match rate at which to report the threshold and recall.")
 @click.option("-w", "--workers", type=click.IntRange(min=1), default=None, help="Processes [default: cores].")
-@click.option("--no-plots", is_flag=True, help="Skip the PNG plots (they need matplotlib: pip install 'hashmatch[plot]').")
+@click.option("--no-plots", is_flag=True,
+              help="Skip the PNG plots (they need matplotlib: pip install 'hashmatch[plot]').")
 @click.option("-q", "--quiet", is_flag=True)
 def evaluate_command(originals_dir, output, generate, seed, transform_names, algorithm_names, setting_names,
                      target_fmr, workers, no_plots, quiet) -> None:

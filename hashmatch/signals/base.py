@@ -49,7 +49,9 @@ class ImageContext:
         """The decoded frame as a PIL image (arrays are wrapped)."""
         if self.decoded.image is not None:
             return self.decoded.image
-        return self.shared("image", lambda: Image.fromarray(self.decoded.array))
+        array = self.decoded.array
+        assert array is not None  # a Decoded holds an image or an array
+        return self.shared("image", lambda: Image.fromarray(array))
 
     def rgb(self) -> Image.Image:
         return self.shared("rgb", lambda: to_rgb(self.image))
@@ -67,9 +69,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Pillow's convert("RGB"), for every mode Pillow has (LAB through a colour transform,
     premultiplied modes through their plain twin)."""
     if image.mode == "LAB":  # Pillow has no direct LAB -> RGB conversion
-        return ImageCms.applyTransform(
+        converted = ImageCms.applyTransform(
             image, ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
         )
+        assert converted is not None  # None only for inPlace=True
+        return converted
     try:
         return image.convert("RGB")
     except ValueError:  # premultiplied "La" converts only to "LA": go through the un-premultiplied mode

@@ -4,7 +4,7 @@ compiled kernels (hashmatch._dct_hashes). The grey conversion is made once per i
 shared by all three."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -16,7 +16,7 @@ from .base import ImageContext, SignalType
 class _ImagehashSignal(SignalType):
     content = "image"
     bits = 64
-    kernel: Callable[[np.ndarray, np.ndarray], None]
+    kernel: ClassVar[Callable[[np.ndarray, np.ndarray], None]]  # called on the class: type(self).kernel
     size: tuple[int, int]  # imagehash's thumbnail (width, height) at hash_size=8
 
     def compute(self, context: ImageContext) -> dict[str, Any]:
