@@ -60,6 +60,27 @@ collected in `rejected` (see write_rejects) and the rest returned. Whole-file pr
 cannot be resynchronised) always raise. Nothing is dropped silently: a line is an
 entry, a rejection, a retraction or counted in `merged`.
 
+Unterminated quotes (csv, tsv, tx-csv): RFC 4180 lets a quoted field hold newlines, so
+one stray ``"`` would otherwise swallow every line up to the next quote character.
+A quoted field may span lines only if it closes within `max_line_bytes`, before the
+end of the file, without a CSV error after it, and none of the lines it continues
+over reads as a row of its own (the header's number of fields with a hash in the
+hash column: no field hashmatch reads holds such a line). Otherwise its quote is
+taken as unterminated: the line that opened it is the bad entry, its reason naming the
+lines the field ran over ("a quoted field opened at line 2 runs over 65536 bytes, to
+line 925 (unterminated quote?)"), and reading resumes at the next line, so every
+line after it is read as written, each an entry or a rejection of its own. Without
+``skip_invalid`` that reason is the error. A quote left open in the header is an
+error in both modes.
+
+Hostile content (JSON nested deeper than the parser's recursion limit, integers
+longer than Python's int digit limit, lone UTF-16 surrogate or NUL escapes such as
+``"\\udcff"`` in a string the entry keeps, values of the wrong JSON type) is a bad
+entry like any other (a rejection with skip_invalid); in a tat-json document that
+JSON cannot parse at all (too deep), the ListFormatError names the entry and its
+line. read_list raises nothing but ListFormatError and ConfigurationError for what a
+file holds.
+
 Performance: the file is read in bounded chunks (CHUNK_BYTES; a line longer than
 MAX_LINE_BYTES is rejected without ever being held whole), and each chunk is parsed
 in bulk: numpy finds the line structure, one str.split cuts the fields, one
@@ -73,6 +94,7 @@ import codecs
 import csv
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -148,7 +170,11 @@ _JSON_LIST_KEYS = ("results", "hashes", "data", "items", "entries", "hash_list",
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
 _TAG_SPLIT = re.compile(r"[;,]")
+_HASH_LIKE = re.compile("|".join(f"[0-9a-fA-F]{{{n}}}" for n in sorted(set(HEX_LENGTH.values())))
+                        + r"|[A-Za-z0-9+/_-]{43}=?")
 _WS = re.compile(r"[ \t\n\r]*")
+_ASCII_WS_CHARS = " \t\r\x0b\x0c"  # bytes.strip()'s whitespace, less the newline
+_ASCII_WS = re.compile(f"[{_ASCII_WS_CHARS}]+")
 
 
 class Rejected(NamedTuple):
@@ -363,6 +389,71 @@ def _strip_ids(ids: list[str | None]) -> list[str | None]:
     return out
 
 
+class _HugeNumber:
+    """A JSON integer longer than Python's int digit limit (sys.get_int_max_str_digits):
+    kept as a marker so that only an entry that uses it is rejected."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+def _parse_int(text: str) -> Any:
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text) > limit and len(text.lstrip("-")) > limit:
+        return _HugeNumber(text)
+    return int(text)
+
+
+#: json's decoder, and one that turns over-long integers into _HugeNumber instead of
+#: failing the whole document (used once the first one has raised on such a number).
+_DECODER = json.JSONDecoder()
+_BOUNDED_DECODER = json.JSONDecoder(parse_int=_parse_int)
+#: A JSON escape that decodes to a lone UTF-16 surrogate (unencodable: breaks SQLite and
+#: every UTF-8 writer) or to NUL: strings holding them are checked (_checked_text).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null", _HugeNumber: "a number"}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _json_error(exc: BaseException) -> str:
+    """The reason for a JSON text json cannot decode."""
+    if isinstance(exc, RecursionError):
+        return "malformed JSON: nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"malformed JSON: {exc.msg}"
+    if "integer string conversion" in str(exc):
+        return f"malformed JSON: a number with more than {sys.get_int_max_str_digits()} digits"
+    return f"malformed JSON: {str(exc)[:200]}"
+
+
+def _checked_text(value: str, key: str) -> str:
+    """`value` if it is text hashmatch can store (no lone surrogate, no NUL)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Bad(f"{key!r} holds a lone surrogate (\\u{ord(value[exc.start]):04x}): not valid Unicode "
+                   "text") from None
+    if "\0" in value:
+        raise _Bad(f"{key!r} holds a NUL character (\\u0000)")
+    return value
+
+
+def _printable(text: str) -> str:
+    """`text` with anything UTF-8 cannot encode (lone surrogates) escaped, for messages."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _looks_like_hash(value: str) -> bool:
+    """Hex of some algorithm's length, or a PDQ in base64 (shape only)."""
+    return _HASH_LIKE.fullmatch(value.strip().strip('"')) is not None
+
+
 def _check_date(value: str | None) -> str | None:
     if value is None:
         return None
@@ -372,7 +463,7 @@ def _check_date(value: str | None) -> str | None:
     probe = text[:-1] + "+00:00" if text[-1:] in "zZ" else text
     try:
         datetime.fromisoformat(probe.replace(",", "."))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _Bad(f"invalid date {text[:40]!r}: expected an ISO 8601 date or datetime") from None
     return text
 
@@ -563,7 +654,13 @@ class _Reader:
                 try:
                     text = piece.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    bad_line = line0 + begin + piece.count(b"\n", 0, exc.start)
+                    good = piece.count(b"\n", 0, exc.start)  # whole lines before the bad byte
+                    if good:  # read first (an earlier bad entry is the first error whatever the chunking)
+                        cut = int(nl[begin + good - 1]) + 1 - lo
+                        yield _Block(piece[:cut], piece[:cut].decode("utf-8"), nl[begin:begin + good] - lo,
+                                     np.arange(line0 + begin, line0 + begin + good, dtype=np.int64))
+                        self._pushed = None  # the file is refused below: nothing is read again
+                    bad_line = line0 + begin + good
                     raise ListFormatError(
                         self.path, bad_line,
                         f"not UTF-8 text (binary file?): invalid byte 0x{piece[exc.start]:02x}") from None
@@ -927,8 +1024,8 @@ class _TextParser:
         lines = block.lines()
         keep, algs, hashes = [], [], []
         for i, line in enumerate(lines):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
+            parts = _ASCII_WS.split(line.strip(_ASCII_WS_CHARS))  # as prefiltered(): NBSP and the like are text
+            if not parts[0] or parts[0].startswith("#"):
                 continue
             if len(parts) == 1:
                 algs.append(None)
@@ -978,20 +1075,33 @@ class _DelimitedParser:
         self.roles, self.ncols = roles, len(names)
 
     def feed(self, block: _Block) -> None:
-        if b'"' in block.data:
-            self._feed_quoted(block)
-            return
         if self.roles is None:
             # Before the header, blank lines and '#' comments may stand (a preamble).
             # After it, a line starting with '#' is a row like any other: never dropped.
+            # The header is one line: a quote left open there is an error.
             for k in range(block.n):
                 line = block.full_line(k)
                 if line.strip() and not line.lstrip().startswith("#"):
-                    self._set_header(line.split(self.delim), int(block.linenos[k]))
+                    self._set_header(self._header_fields(line, int(block.linenos[k])), int(block.linenos[k]))
                     block = block.after(k + 1)
                     break
             else:
                 return
+        if b'"' in block.data:
+            self._feed_quoted(block)
+        else:
+            self._feed_plain(block)
+
+    def _header_fields(self, line: str, lineno: int) -> list[str]:
+        if '"' not in line:
+            return line.split(self.delim)
+        try:
+            return next(csv.reader([line], delimiter=self.delim, strict=True))
+        except csv.Error as exc:
+            raise self.b.fail(lineno, f"malformed CSV header: {exc} (unterminated quote?)") from None
+
+    def _feed_plain(self, block: _Block) -> None:
+        """A block without quote characters: one field per delimiter, in bulk."""
         block = block.prefiltered(comments=False)
         if not block.n:
             return
@@ -1020,44 +1130,114 @@ class _DelimitedParser:
         self._add_rows(block.linenos[keep], rows, lambda k: lines[keep[k]])
 
     def _feed_quoted(self, block: _Block) -> None:
-        """Blocks with quote characters go through the csv module (multi-line fields)."""
+        """Blocks with quote characters go through the csv module (multi-line fields).
+
+        A record spanning lines is checked (_spanning_problem); a quote judged
+        unterminated rejects the line that opened it, and a new csv reader resumes at
+        the next line (see "Unterminated quotes" in the module docs)."""
         reader = csv.reader(io.StringIO(block.text), delimiter=self.delim, strict=True)
-        rows, keep, texts = [], [], []
-        done = 0  # lines of the block consumed by complete records
+        base = 0  # line of the block where `reader` starts
+        lines: list[str] | None = None  # the block's lines, once a reader has to start mid-block
+        rows: list[list[str]] = []
+        keep: list[int] = []
+        ncols = self.ncols
+        append_row, append_keep = rows.append, keep.append
+        done = 0  # lines of the block consumed by complete records (or rejected)
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                if "unexpected end of data" in str(exc):  # a quoted field runs past this block
-                    line = int(block.linenos[done])
-                    tail = block.data[block.start(done):]
-                    if block.last:
-                        raise self.b.fail(line, "malformed CSV: unterminated quoted field") from None
-                    if len(tail) > self.b.max_line or block.before_long:
-                        raise self.b.fail(line, f"malformed CSV: a quoted field runs over {self.b.max_line} "
-                                                "bytes (unterminated quote?)") from None
-                    self.reader.unread(tail, line)
+                first, end = done, base + reader.line_num
+                at_end = "unexpected end of data" in str(exc)  # a quoted field runs past this block
+                if at_end and not block.last and not block.before_long and \
+                        self._span(block, first, block.n) <= self.b.max_line:
+                    self.reader.unread(block.data[block.start(first):], int(block.linenos[first]))
                     break
-                self.b.reject(int(block.linenos[done]), f"malformed CSV: {exc}", block.line_text(done))
-                done = reader.line_num
-                continue
-            first, done = done, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # a blank line
-            if self.roles is None:
-                if not row[0].lstrip().startswith("#"):  # '#' lines before the header: a preamble
-                    self._set_header(row, int(block.linenos[first]))
-                continue
-            if len(row) != self.ncols:
-                self.b.reject(int(block.linenos[first]), f"expected {self.ncols} fields, found {len(row)}",
-                              block.line_text(first))
-                continue
-            rows.append(row)
-            keep.append(first)
-            texts.append(first)
-        self._add_rows(block.linenos[keep], rows, lambda k: block.line_text(texts[k]))
+                if not at_end and end - first <= 1:  # an error within one line: that line is bad
+                    self.b.reject(int(block.linenos[first]), f"malformed CSV: {exc}", block.line_text(first))
+                    done = end
+                    continue
+                problem = self._spanning_problem(block, first, max(end, first + 1), exc, at_end)
+            else:
+                first = done
+                done = base + reader.line_num
+                if len(row) == ncols and done - first == 1 and row[0] and not row[0].isspace():
+                    append_row(row)  # the common case, quickly
+                    append_keep(first)
+                    continue
+                if len(row) == ncols and (done - first == 1 or self._spanning_problem(block, first, done) is None):
+                    if "".join(row).strip() or not self._blank(block, first, done):
+                        append_row(row)
+                        append_keep(first)
+                    continue
+                problem = None if done - first == 1 else self._spanning_problem(block, first, done)
+                if problem is None:
+                    if row and not self._blank(block, first, done):
+                        self.b.reject(int(block.linenos[first]), f"expected {ncols} fields, found {len(row)}",
+                                      block.line_text(first))
+                    continue
+            # An unterminated quote: reject the line that opened it, read on from the next.
+            if not self.b.skip_invalid:
+                self._add_rows(block.linenos[keep], rows, lambda k: block.line_text(keep[k]))
+                self.b.check()  # an earlier bad line is the error
+                raise self.b.fail(int(block.linenos[first]), problem)
+            self.b.reject(int(block.linenos[first]),
+                          f"{problem}; the lines after it are read on their own", block.line_text(first))
+            done = first + 1
+            if done >= block.n:
+                break
+            if block.data.find(b'"', block.start(done)) < 0:  # the rest has no quote: in bulk
+                self._add_rows(block.linenos[keep], rows, lambda k: block.line_text(keep[k]))
+                self._feed_plain(block.after(done))
+                return
+            if lines is None:
+                lines = block.lines()
+            base = done
+            reader = csv.reader((lines[i] + "\n" for i in range(base, block.n)), delimiter=self.delim, strict=True)
+        self._add_rows(block.linenos[keep], rows, lambda k: block.line_text(keep[k]))
+
+    @staticmethod
+    def _blank(block: _Block, first: int, end: int) -> bool:
+        """Lines first..end-1 are one blank line (whitespace only, delimiters included), as
+        prefiltered() drops it."""
+        return end - first == 1 and not block.data[block.start(first):int(block.nl[first])].strip()
+
+    @staticmethod
+    def _span(block: _Block, first: int, end: int) -> int:
+        """Bytes of lines first..end-1 of the block, newlines included."""
+        return int(block.nl[end - 1]) + 1 - block.start(first)
+
+    def _spanning_problem(self, block: _Block, first: int, end: int, exc: csv.Error | None = None,
+                          at_end: bool = False) -> str | None:
+        """Why a record read over lines first..end-1 (or one the csv module gave up on
+        there) is an unterminated quote, or None when it is a sound multi-line record."""
+        opened = int(block.linenos[first])
+        cap = self.b.max_line
+        if self._span(block, first, end) > cap or (at_end and block.before_long and not block.last):
+            if self._span(block, first, block.n) > cap:
+                past = int(np.searchsorted(block.nl, block.start(first) + cap))
+                to = int(block.linenos[past])
+            else:  # the next line is itself over the cap
+                to = int(block.linenos[-1]) + 1
+            return f"malformed CSV: a quoted field opened at line {opened} runs over {cap} bytes, to line {to} " \
+                   "(unterminated quote?)"
+        last = int(block.linenos[end - 1])
+        if at_end:
+            return f"malformed CSV: unterminated quoted field: the quote opened at line {opened} is still open " \
+                   f"at the end of the file (line {last})"
+        if exc is not None:
+            return f"malformed CSV: a quoted field opened at line {opened} runs to line {last}, where: {exc} " \
+                   "(unterminated quote?)"
+        assert self.roles is not None
+        column = self.roles["hash"]
+        for i in range(first + 1, end):
+            fields = block.full_line(i).split(self.delim)
+            if len(fields) == self.ncols and _looks_like_hash(fields[column]):
+                return f"malformed CSV: a quoted field opened at line {opened} runs to line {last}, over line " \
+                       f"{int(block.linenos[i])}, which reads as a row of its own (unterminated quote?)"
+        return None
 
     def _add_rows(self, linenos: np.ndarray, rows: list[list[str]], texts: Callable[[int], str]) -> None:
         if not rows:
@@ -1133,11 +1313,16 @@ class _JsonEntries:
             for extra in ("deleted", "file_type"):
                 if extra in lower:
                     roles[extra] = lower[extra]
-            self.key_cache[keys] = roles
+            if len(keys) <= 64:  # a bounded cache: hostile objects with many or varying keys are not kept
+                if len(self.key_cache) >= 4096:
+                    self.key_cache.clear()
+                self.key_cache[keys] = roles
         return roles
 
     def add(self, objects: Sequence[Any], linenos: Sequence[int], texts: Sequence[str],
-            numbers: Sequence[int] | None = None) -> None:
+            numbers: Sequence[int] | None = None, check_text: bool = False) -> None:
+        """`check_text`: the source holds escapes that decode to a lone surrogate or
+        NUL (_SUSPECT_ESCAPE), so every kept string is checked."""
         hashes: list[str] = []
         algs: list[str | None] = []
         cats: list[str | None] = []
@@ -1149,6 +1334,8 @@ class _JsonEntries:
         for i, obj in enumerate(objects):
             try:
                 row = self._row(obj)
+                if check_text:
+                    self._check_row(obj, row)
             except _Bad as exc:
                 reason = exc.reason if numbers is None else f"entry {numbers[i]}: {exc.reason}"
                 self.b.reject(linenos[i], reason, texts[i])
@@ -1169,20 +1356,24 @@ class _JsonEntries:
 
     def _row(self, obj: Any) -> tuple:
         if not isinstance(obj, dict):
-            raise _Bad(f"expected a JSON object, found {type(obj).__name__}")
+            raise _Bad(f"expected a JSON object, found {_json_type(obj)}")
         roles = self._roles(obj)
         key = roles.get("hash")
         if key is None:
             raise _Bad(f"no hash field (expected one of: {', '.join(COLUMN_NAMES['hash'])})")
         value = obj[key]
         if not isinstance(value, str):
-            raise _Bad(f"{key!r} must be a string")
+            raise _Bad(f"{key!r} must be a string, found {_json_type(value)}")
         alg = self._text(obj, roles, "algorithm")
         cat = self._text(obj, roles, "category")
         entry_id = obj.get(roles["entry_id"]) if "entry_id" in roles else None
-        if entry_id is not None:
-            if isinstance(entry_id, bool) or not isinstance(entry_id, (str, int, float)):
-                raise _Bad(f"{roles['entry_id']!r} must be a string or a number")
+        if entry_id is not None and type(entry_id) is not str:
+            if isinstance(entry_id, bool) or not isinstance(entry_id, (int, float)) or \
+                    (isinstance(entry_id, float) and not math.isfinite(entry_id)):
+                if isinstance(entry_id, _HugeNumber):
+                    raise _Bad(f"{roles['entry_id']!r} is a number of {entry_id.digits} digits, too long for an id")
+                raise _Bad(f"{roles['entry_id']!r} must be a string or a number, found {_json_type(entry_id)} "
+                           f"{str(entry_id)[:40] if isinstance(entry_id, float) else ''}".rstrip())
             entry_id = str(entry_id)
         date = self._text(obj, roles, "date")
         raw_tags = obj.get(roles["tags"]) if "tags" in roles else None
@@ -1193,7 +1384,7 @@ class _JsonEntries:
         elif isinstance(raw_tags, list) and all(isinstance(t, str) for t in raw_tags):
             tags = tuple(t.strip() for t in raw_tags if t.strip())
         else:
-            raise _Bad(f"{roles['tags']!r} must be a list of strings or a string")
+            raise _Bad(f"{roles['tags']!r} must be a list of strings or a string, found {_json_type(raw_tags)}")
         file_type = self._text(obj, roles, "file_type")
         if file_type and file_type.strip():
             tags = tags + (f"file_type:{file_type.strip()}",)
@@ -1203,8 +1394,19 @@ class _JsonEntries:
         elif deleted in (True, 1, "true", "True", "1"):
             retract = "deleted"
         else:
-            raise _Bad(f"{roles['deleted']!r} must be true or false, found {str(deleted)[:40]!r}")
+            shown = repr(deleted[:40]) if isinstance(deleted, str) else _json_type(deleted)
+            raise _Bad(f"{roles['deleted']!r} must be true or false, found {shown}")
         return value, alg, cat, entry_id, date, tags, retract
+
+    def _check_row(self, obj: dict, row: tuple) -> None:
+        """Every string the entry keeps is storable text (see _checked_text)."""
+        roles = self._roles(obj)
+        for role, value in zip(("hash", "algorithm", "category", "entry_id", "date"), row[:5]):
+            if isinstance(value, str):
+                _checked_text(value, roles[role])
+        for tag in row[5]:
+            from_file_type = "file_type" in roles and tag.startswith("file_type:")
+            _checked_text(tag, roles["file_type"] if from_file_type else roles.get("tags", "tags"))
 
     @staticmethod
     def _text(obj: dict, roles: dict[str, str], role: str) -> str | None:
@@ -1214,7 +1416,7 @@ class _JsonEntries:
         value = obj[key]
         if value is None or isinstance(value, str):
             return value
-        raise _Bad(f"{key!r} must be a string, found {type(value).__name__}")
+        raise _Bad(f"{key!r} must be a string, found {_json_type(value)}")
 
 
 class _JsonlParser:
@@ -1227,13 +1429,7 @@ class _JsonlParser:
         if not block.n:
             return
         lines = block.lines()
-        objects: list[Any] | None
-        try:  # one C-level parse for the whole chunk; per line only to locate an error
-            objects = json.loads("[" + ",".join(lines) + "]")
-            if len(objects) != len(lines):
-                objects = None
-        except ValueError:
-            objects = None
+        objects = self._parse_bulk(lines)
         linenos = block.linenos.tolist()
         if objects is None:
             objects, keep = [], []
@@ -1241,15 +1437,41 @@ class _JsonlParser:
                 if not line.strip():
                     continue
                 try:
-                    objects.append(json.loads(line))
-                except ValueError as exc:
-                    msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                    self.b.reject(linenos[i], f"malformed JSON: {msg}", line)
+                    try:
+                        objects.append(_DECODER.decode(line))
+                    except ValueError as exc:
+                        if isinstance(exc, json.JSONDecodeError):
+                            raise
+                        objects.append(_BOUNDED_DECODER.decode(line))  # an over-long integer
+                except (ValueError, RecursionError) as exc:
+                    self.b.reject(linenos[i], _json_error(exc), line)
                     continue
                 keep.append(i)
             linenos = [linenos[i] for i in keep]
             lines = [lines[i] for i in keep]
-        self.entries.add(objects, linenos, lines)
+        self.entries.add(objects, linenos, lines, check_text=_SUSPECT_ESCAPE.search(block.text) is not None)
+
+    @staticmethod
+    def _parse_bulk(lines: list[str]) -> list[Any] | None:
+        """The lines' values from one C-level parse, or None when some line is not
+        exactly one JSON value (then each line is parsed on its own, to locate it).
+
+        The lines are joined with a random number S between them. S can only come
+        from a joiner (whoever wrote the file does not know it), so n - 1 top-level
+        copies of S mean every joiner is at the top level, and 2n - 1 values then
+        mean one value per line: no fragment (``[1``) pairs up with the next line,
+        no line holding two values (``{..}, {..}``) passes for one."""
+        # 53 random bits, within a machine word: cheap to parse.
+        sentinel = int.from_bytes(os.urandom(7), "big") & ((1 << 52) - 1) | 1 << 52
+        try:
+            values = json.loads("[" + f",{sentinel},".join(lines) + "]")
+        except (ValueError, RecursionError):
+            return None
+        n = len(lines)
+        if len(values) != 2 * n - 1 or values.count(sentinel) != n - 1:
+            return None
+        del values[1::2]
+        return values
 
     def finish(self) -> None:
         pass
@@ -1276,31 +1498,47 @@ def _read_document(path: str, handle, limit: int) -> str:
 
 def _parse_tat(builder: _Builder, path: str, handle, limit: int) -> None:
     text = _read_document(path, handle, limit)
-    decoder = json.JSONDecoder()
 
     def malformed(exc: json.JSONDecodeError) -> ListFormatError:
         return ListFormatError(path, exc.lineno, f"malformed JSON: {exc.msg} (column {exc.colno})")
 
+    def locate(decoder: json.JSONDecoder) -> tuple[int, int]:
+        if text[pos] == "[":
+            try:
+                return pos, decoder.raw_decode(text, pos)[1]
+            except json.JSONDecodeError as exc:
+                raise malformed(exc) from None
+        return _find_entry_list(text, pos, decoder, path, malformed)
+
     pos = _WS.match(text, 0).end()
     if pos == len(text):
         raise ListFormatError(path, None, "no entries (the list is empty)")
-    if text[pos] == "[":
-        start = pos
-        try:
-            _, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise malformed(exc) from None
-    elif text[pos] == "{":
-        start, end = _find_entry_list(text, pos, decoder, path, malformed)
-    else:
+    if text[pos] not in "[{":
         raise ListFormatError(path, text.count("\n", 0, pos) + 1,
                               "not a TaT hash list: expected a JSON array or object")
+    decoder = _DECODER
+    try:
+        try:
+            start, end = locate(decoder)
+        except ValueError as exc:
+            if isinstance(exc, (json.JSONDecodeError, ListFormatError)):
+                raise
+            # An integer over Python's digit limit: read again keeping it as a marker, so
+            # that only an entry using it is bad.
+            decoder = _BOUNDED_DECODER
+            start, end = locate(decoder)
+    except RecursionError:
+        where, number = _undecodable(text, pos, decoder)
+        raise ListFormatError(path, text.count("\n", 0, where) + 1,
+                              ("" if number is None else f"entry {number}: ") +
+                              "malformed JSON: nested too deeply (the document cannot be read)") from None
     rest = _WS.match(text, end).end()
     if rest != len(text):
         raise ListFormatError(path, text.count("\n", 0, rest) + 1, "malformed JSON: extra data after the document")
 
     # Walk the array element by element to know each entry's line.
     entries = _JsonEntries(builder)
+    check_text = _SUSPECT_ESCAPE.search(text) is not None
     objects: list[Any] = []
     linenos: list[int] = []
     texts: list[str] = []
@@ -1318,13 +1556,43 @@ def _parse_tat(builder: _Builder, path: str, handle, limit: int) -> None:
         texts.append(text[pos:min(end, pos + 4 * REJECT_TEXT_CHARS)])
         numbers.append(number)
         if len(objects) >= 100_000:
-            entries.add(objects, linenos, texts, numbers)
+            entries.add(objects, linenos, texts, numbers, check_text)
             builder.check()
             objects, linenos, texts, numbers = [], [], [], []
         pos = _WS.match(text, end).end()
         if text[pos] == ",":
             pos = _WS.match(text, pos + 1).end()
-    entries.add(objects, linenos, texts, numbers)
+    entries.add(objects, linenos, texts, numbers, check_text)
+
+
+def _undecodable(text: str, pos: int, decoder: json.JSONDecoder, depth: int = 0) -> tuple[int, int | None]:
+    """Where, in the JSON array or object at `pos`, the value `decoder` cannot decode
+    (nested too deeply) starts, looking two levels down: (position, entry number) of
+    the first such element of an array of entries, else (position, None)."""
+    if depth >= 2 or text[pos] not in "[{":
+        return pos, None
+    array = text[pos] == "["
+    p = _WS.match(text, pos + 1).end()
+    number = 0
+    try:
+        while text[p] not in "]}":
+            if not array:  # a key and its ':'
+                p = _WS.match(text, decoder.raw_decode(text, p)[1]).end() + 1
+                p = _WS.match(text, p).end()
+            number += 1
+            try:
+                end = decoder.raw_decode(text, p)[1]
+            except (ValueError, RecursionError):
+                inner, inner_number = _undecodable(text, p, decoder, depth + 1)
+                if inner_number is not None:
+                    return inner, inner_number
+                return (p, number) if array else (inner, None)
+            p = _WS.match(text, end).end()
+            if text[p] == ",":
+                p = _WS.match(text, p + 1).end()
+    except (ValueError, RecursionError, IndexError):
+        pass
+    return pos, None
 
 
 def _find_entry_list(text: str, pos: int, decoder: json.JSONDecoder, path: str, malformed) -> tuple[int, int]:
@@ -1362,7 +1630,7 @@ def _find_entry_list(text: str, pos: int, decoder: json.JSONDecoder, path: str, 
         if value:
             return start, end_of_object
     raise ListFormatError(path, None, "no list of entries found in the JSON object (looked for "
-                                      f"{', '.join(_JSON_LIST_KEYS)}); keys: {', '.join(arrays)[:200]}")
+                                      f"{', '.join(_JSON_LIST_KEYS)}); keys: {_printable(', '.join(arrays)[:200])}")
 
 
 # --------------------------------------------------------------------------------------
@@ -1428,7 +1696,9 @@ def detect_format(path: str | os.PathLike) -> str:
     if stripped[0] == "{":
         first_line = stripped.split("\n", 1)[0]
         try:
-            obj = json.loads(first_line)
+            obj = _BOUNDED_DECODER.decode(first_line)  # an over-long integer does not make it a document
+        except RecursionError:
+            return "jsonl"  # one whole line, nested too deeply: a bad entry of a jsonl list
         except ValueError:
             return "tat-json"  # a document spread over lines (or a first line past the sample)
         if isinstance(obj, dict):

@@ -423,7 +423,8 @@ def test_malformed_jsonl(tmp_path, chunked):
     parsed = read_list(path, skip_invalid=True)
     assert parsed.lines.tolist() == [1, 5]
     assert [(r.line, r.reason.split(":")[0]) for r in parsed.rejected] == [
-        (2, "malformed JSON"), (3, "expected a JSON object, found list"), (4, "'value' must be a string")]
+        (2, "malformed JSON"), (3, "expected a JSON object, found an array"),
+        (4, "'value' must be a string, found a number")]
 
 
 def test_repeated_lines_are_merged_or_kept(tmp_path, chunked):
@@ -552,16 +553,150 @@ def test_overlong_lines_any_chunking(tmp_path, monkeypatch, chunk):
 
 
 def test_unterminated_quote(tmp_path, chunked):
-    path = write(tmp_path, "quote.csv", f'hash,category\n{hexhash()},"never closed\n{hexhash()},x\n')
-    err = fails("unterminated quoted field", path, algorithm="pdq", skip_invalid=True)
+    """A quote still open at the end of the file: the line that opened it is the bad
+    one; the lines after it are read as written."""
+    a, b = hexhash(), hexhash()
+    path = write(tmp_path, "quote.csv", f'hash,category\n{a},"never closed\n{b},x\n')
+    err = fails("line 2: malformed CSV: unterminated quoted field: the quote opened at line 2 is still open "
+                "at the end of the file \\(line 3\\)", path, algorithm="pdq")
     assert err.line == 2
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert list(zip(parsed.hashes, parsed.categories, parsed.lines.tolist())) == [(b, "x", 3)]
+    assert [r.line for r in parsed.rejected] == [2]
+    assert "the lines after it are read on their own" in parsed.rejected[0].reason
 
 
 def test_quoted_field_over_the_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(lists, "CHUNK_BYTES", 64)
     body = "\n".join(f"{hexhash()},x" for _ in range(40))
     path = write(tmp_path, "quote.csv", f'hash,category\n{hexhash()},"open\n{body}\n')
-    fails("line 2: malformed CSV: a quoted field runs over 512 bytes", path, algorithm="pdq", max_line_bytes=512)
+    # 512 bytes from the start of line 2 (72 bytes, then 67 a line) end in line 9
+    fails("line 2: malformed CSV: a quoted field opened at line 2 runs over 512 bytes, to line 9 "
+          "\\(unterminated quote\\?\\)", path, algorithm="pdq", max_line_bytes=512)
+    parsed = read_list(path, algorithm="pdq", max_line_bytes=512, skip_invalid=True)
+    assert len(parsed) == 40 and parsed.lines.tolist() == list(range(3, 43))
+
+
+def audit_csv(tmp_path, n: int = 200_000, delimiter: str = ",", name: str = "audit.csv") -> tuple[str, list[str]]:
+    """The audit's case: an unterminated quote on line 2, then `n` valid lines."""
+    rng = np.random.default_rng(7)
+    good = [row.tobytes().hex() for row in rng.integers(0, 256, (n, 32), dtype=np.uint8)]
+    d = delimiter
+    body = "".join(f"{h}{d}terrorism{d}id-{i}\n" for i, h in enumerate(good))
+    path = write(tmp_path, name, f"hash{d}category{d}id\n{'ab' * 32}{d}\"never closed{d}x\n" + body)
+    return path, good
+
+
+@pytest.mark.parametrize("chunk", [None, 4099, 65_600], ids=["chunk-default", "chunk-4099", "chunk-65600"])
+def test_unterminated_quote_before_200000_valid_lines(tmp_path, monkeypatch, chunk):
+    """Audit finding: line 2 opens a quote that is never closed, 200,000 valid lines
+    follow. The csv module alone swallowed 1,847 of them into one field and reported
+    only line 2. Now: skip_invalid imports every valid line and rejects line 2 alone,
+    naming the lines the field ran over; all-or-nothing fails naming the same range,
+    whatever the chunk size."""
+    if chunk is not None:
+        monkeypatch.setattr(lists, "CHUNK_BYTES", chunk)
+    path, good = audit_csv(tmp_path)
+    reason = "malformed CSV: a quoted field opened at line 2 runs over 65536 bytes, to line 802 (unterminated quote?)"
+    with pytest.raises(ListFormatError) as info:
+        read_list(path, algorithm="pdq")
+    assert (info.value.line, info.value.reason) == (2, reason)
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert len(parsed) == 200_000 and parsed.hashes == good
+    assert parsed.lines.tolist() == list(range(3, 200_003))
+    assert parsed.entry_ids[:2] == ["id-0", "id-1"] and set(parsed.categories) == {"terrorism"}
+    assert parsed.rejected == [Rejected(2, reason + "; the lines after it are read on their own",
+                                        f'{"ab" * 32},"never closed,x')]
+
+
+def test_unterminated_quote_before_valid_lines_tiny_chunks(tmp_path, chunked):
+    """The audit's case scaled down (3,000 lines, a 4 KiB cap) at every chunk size of
+    the fixture, 7-byte chunks included: same entries, same reason."""
+    path, good = audit_csv(tmp_path, n=3000)
+    reason = "malformed CSV: a quoted field opened at line 2 runs over 4096 bytes, to line 52 (unterminated quote?)"
+    with pytest.raises(ListFormatError) as info:
+        read_list(path, algorithm="pdq", max_line_bytes=4096)
+    assert (info.value.line, info.value.reason) == (2, reason)
+    parsed = read_list(path, algorithm="pdq", max_line_bytes=4096, skip_invalid=True)
+    assert parsed.hashes == good and parsed.lines.tolist() == list(range(3, 3003))
+    assert [(r.line, r.reason) for r in parsed.rejected] == [(2, reason + "; the lines after it are read on their own")]
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "tx-csv"])
+def test_unterminated_quote_tsv_and_tx_csv(tmp_path, chunked, fmt):
+    a, b, c = hexhash(), hexhash(), hexhash()
+    if fmt == "tsv":
+        content = f'hash\tcategory\n{a}\t"oops\n{b}\tx\n{c}\ty\n'
+    else:
+        content = (f'collab,signal_type,signal_str,category,tags\nc1,pdq,{a},"POSITIVE_CLASS\n'
+                   f"c1,pdq,{b},POSITIVE_CLASS,t\nc1,pdq,{c},POSITIVE_CLASS,t\n")
+    path = write(tmp_path, f"q.{fmt}", content)
+    fails("line 2: malformed CSV: unterminated quoted field: the quote opened at line 2", path, format=fmt,
+          algorithm="pdq")
+    parsed = read_list(path, format=fmt, algorithm="pdq", skip_invalid=True)
+    assert parsed.hashes == [b, c] and parsed.lines.tolist() == [3, 4]
+    assert [r.line for r in parsed.rejected] == [2]
+
+
+def test_unterminated_quote_closed_by_a_later_quoted_field(tmp_path, chunked):
+    """The stray quote is closed by the next quoted field (line 6), where the csv module
+    stops: lines 3 to 6 are read again, each on its own."""
+    hs = [hexhash() for _ in range(5)]
+    path = write(tmp_path, "q.csv", f'hash,category\n{hs[0]},"oops\n{hs[1]},a\n{hs[2]},b\n{hs[3]},c\n'
+                                    f'{hs[4]},"d, e"\n')
+    fails("line 2: malformed CSV: a quoted field opened at line 2 runs to line 6, where: ',' expected after "
+          "'\"' \\(unterminated quote\\?\\)", path, algorithm="pdq")
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert list(zip(parsed.hashes, parsed.categories)) == list(zip(hs[1:], ["a", "b", "c", "d, e"]))
+    assert parsed.lines.tolist() == [3, 4, 5, 6] and [r.line for r in parsed.rejected] == [2]
+
+
+def test_unterminated_quote_closed_cleanly_over_rows(tmp_path, chunked):
+    """The field closes without a CSV error (line 4 ends in a quote), but line 3, inside
+    it, reads as a row of its own: the quote is taken as unterminated."""
+    a, b, c = hexhash(), hexhash(), hexhash()
+    path = write(tmp_path, "q.csv", f'hash,category\n{a},"oops\n{b},x\n{c},y"\n')
+    fails("line 2: .*opened at line 2 runs to line 4, over line 3, which reads as a row of its own", path,
+          algorithm="pdq")
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert list(zip(parsed.hashes, parsed.categories, parsed.lines.tolist())) == [(b, "x", 3), (c, 'y"', 4)]
+    assert [r.line for r in parsed.rejected] == [2]
+
+
+def test_multi_line_fields_that_are_not_rows_stay_one_record(tmp_path, chunked):
+    """RFC 4180 newlines inside quotes: tags, a category or a notes column spread over
+    lines, even lines that look like part of a row, are one record."""
+    a, b, c = hexhash(), hexhash(), hexhash()
+    content = ("hash,category,tags,notes\n"
+               f'{a},"csam\nsecond line",t1,"a note\n{b}\nwith a hash alone on a line"\n'  # 1 field, not 4
+               f'{b},ncii,"x;\ny\n;z","two, fields\n{c},extra"\n'  # 2 fields on the hash line, not 4
+               f"{c},,,\n")
+    path = write(tmp_path, "multi.csv", content)
+    parsed = read_list(path, algorithm="pdq")
+    assert list(parsed) == [
+        ("pdq", a, "csam\nsecond line", None, None, ("t1",), 2),
+        ("pdq", b, "ncii", None, None, ("x", "y", "z"), 6),
+        ("pdq", c, None, None, None, (), 10),
+    ]
+
+
+def test_many_stray_quotes(tmp_path):
+    """Every other line opens a quote the next such line closes: each bad line is
+    rejected on its own, each good line imported, in linear time."""
+    good = [hexhash() for _ in range(20_000)]
+    lines = ["hash,category"]
+    for h in good:
+        lines += [f'{"cd" * 32},"stray', f"{h},ok"]
+    path = write(tmp_path, "stray.csv", "\n".join(lines) + "\n")
+    parsed = read_list(path, algorithm="pdq", skip_invalid=True)
+    assert parsed.hashes == good and parsed.lines.tolist() == list(range(3, 40_002, 2))
+    assert [r.line for r in parsed.rejected] == list(range(2, 40_002, 2))
+    fails("line 2: malformed CSV: a quoted field opened at line 2 runs to line 4", path, algorithm="pdq")
+
+
+def test_unterminated_quote_in_the_header(tmp_path, chunked):
+    path = write(tmp_path, "h.csv", f'"hash,category\n{hexhash()},x\n')
+    fails("line 1: malformed CSV header", path, format="csv", algorithm="pdq", skip_invalid=True)
 
 
 def test_not_a_regular_file(tmp_path):
