@@ -6,6 +6,8 @@ Each class carries a short stable `code` for machine-readable reports.
 """
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 
 class HashmatchError(Exception):
     """Base class of every error hashmatch raises on purpose."""
@@ -149,7 +151,7 @@ class ListFormatError(HashmatchError, ValueError):
 
     code = "list_format"
 
-    def __init__(self, path: str, line: int | None, reason: str, rejected: tuple = ()) -> None:
+    def __init__(self, path: str, line: int | None, reason: str, rejected: Iterable[Any] = ()) -> None:
         self.path = path
         self.line = line
         self.reason = reason

@@ -14,7 +14,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from hashmatch import lists
+from hashmatch import lists, signals
 from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
 from hashmatch.hashing import HEX_LENGTH
 from hashmatch.lists import (
@@ -250,7 +250,8 @@ def test_tat_json_bad_entries_are_named(tmp_path):
     parsed = read_list(path, skip_invalid=True)
     assert len(parsed) == 3
     assert [r.reason for r in parsed.rejected] == [
-        "entry 5: unknown algorithm 'TMK' (supported: pdq, phash, dhash, ahash, md5, sha1, sha256)",
+        # every signal type installed is named: the built-in ones, then any plug-in's
+        f"entry 5: unknown algorithm 'TMK' (supported: {', '.join(signals.names())})",
         "entry 6: wrong length: pdq hashes have 64 hex digits, this one has 62",
     ]
     assert json.loads(parsed.rejected[0].text)["id"] == 9
@@ -980,8 +981,8 @@ def test_tx_csv_disputed_and_every_opinion(tmp_path, chunked):
     for skip_invalid in (False, True):
         parsed = read_list(path, category="csam", skip_invalid=skip_invalid)
         assert list(parsed) == [
-            ("pdq", p1, "csam", None, None, ("t1", "t2", "collab:Sample Data", "t3", "disputed", "collab:NCMEC, hashes"),
-             2),
+            ("pdq", p1, "csam", None, None,
+             ("t1", "t2", "collab:Sample Data", "t3", "disputed", "collab:NCMEC, hashes"), 2),
             ("pdq", p2, "csam", None, None, ("disputed", "collab:Sample Data"), 4),
             ("pdq", p3, "csam", None, None, ("seed", "investigation_seed", "collab:Sample Data"), 5),
             ("pdq", p4, "csam", None, None, ("disputed", "collab:Other"), 7),

@@ -28,7 +28,8 @@ def list_group() -> None:
 @click.option("--category", help="Category for entries whose source carries none (csam, terrorism, ...).")
 @click.option("--algorithm", help=f"Algorithm for lists that do not name it ({', '.join(ALGORITHMS)}, or a "
                                   "plug-in's signal type).")
-@click.option("--format", "list_format", type=click.Choice(LIST_FORMATS), help="Force a format [default: detect].")
+@click.option("--format", "list_format",
+              help=f"Force a format: {', '.join(LIST_FORMATS)}, or a plug-in's [default: detect].")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines; write every rejected line to --rejects.")
 @click.option("--rejects", type=click.Path(dir_okay=False), help="Reject report [default: FILE.rejects.csv].")
 @click.option("--pdq-mode", type=click.Choice(PDQ_MODES), default="full", show_default=True,
@@ -54,7 +55,7 @@ def list_import(files, store_path, name, list_version, category, algorithm, list
                 write_rejects(parsed.rejected, report)
                 click.echo(safe(f"{list_name}: {len(parsed.rejected)} invalid lines skipped, listed in {report}"),
                            err=True)
-    except (ListFormatError, StoreError) as exc:
+    except (ListFormatError, StoreError, ConfigurationError) as exc:
         raise SetupError(str(exc)) from exc
 
 
