@@ -16,7 +16,9 @@ def run_reference_tests(tmp_path, **env) -> subprocess.CompletedProcess:
     environ.pop("PYTEST_ADDOPTS", None)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
                            str(ROOT / "tests" / "test_reference_fixtures.py")],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+                          # cwd: not the checkout, whose uncompiled source package would shadow the
+                          # installed one; the rootdir and its configuration come from the path.
+                          cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300)
 
 
 def test_reference_tests_skip_with_a_reason_without_the_data(tmp_path):

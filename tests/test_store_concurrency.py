@@ -118,8 +118,9 @@ class _Children:
     def start(self, role: str, path: Path, *args: object) -> subprocess.Popen:
         code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
                 "import test_store_concurrency as t; t._child_main(sys.argv[1:])")
+        # cwd: not the checkout, whose uncompiled source package would shadow the installed one.
         proc = subprocess.Popen([sys.executable, "-c", code, role, str(path), str(self.flags), *map(str, args)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.flags)
         self.procs.append(proc)
         return proc
 
