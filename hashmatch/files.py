@@ -96,3 +96,15 @@ def make_private_dirs(path: str | os.PathLike) -> None:
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder, 0o700)
         os.chmod(folder, 0o700)
+
+
+def who() -> dict[str, str]:
+    """The user and host an audit line names."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}

@@ -21,9 +21,7 @@ No image is ever displayed or copied; the report and the audit record are the ou
 """
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import stat
 import time
 from collections import Counter
@@ -39,7 +37,7 @@ from .errors import (
     SymlinkNotFollowedError,
     UnreadableInputError,
 )
-from .files import append_jsonl
+from .files import append_jsonl, who
 from .hashing import usable_cores
 from .matcher import Matcher
 from .report import ReportWriter, read_report_rows
@@ -200,10 +198,7 @@ class ScanSummary:
 
 def hash_job(matcher: Matcher, options: ScanOptions) -> HashJob:
     """What the workers hash for this matcher (its algorithms, plus sha256 for the row)."""
-    hasher = matcher.hasher
-    return HashJob(hasher.algorithms if "sha256" in hasher.algorithms else (*hasher.algorithms, "sha256"),
-                   hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose, options.memory_limit,
-                   hasher.trim_borders)
+    return HashJob.of(matcher.hasher, options.memory_limit, also=("sha256",))
 
 
 class LocalExecutor:
@@ -317,14 +312,10 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
     lists = [{"name": info.name, "version": info.version, "entries": info.entries,
               "source_sha256": info.source_sha256}
              for info in store.lists()]
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
-        user = str(os.getuid())
     counts = summary.to_record()["summary"]
     return {
-        "event": "scan", "started_at": started_at, "finished_at": _now_iso(), "user": user,
-        "host": socket.gethostname(), "hashmatch_version": __version__,
+        "event": "scan", "started_at": started_at, "finished_at": _now_iso(), **who(),
+        "hashmatch_version": __version__,
         "roots": [os.path.abspath(r) for r in roots], "report": os.path.abspath(report_path),
         "store": None if list_files else str(store.path.resolve()), "store_generation": store.generation,
         "list_files": list_files, "lists": lists,

@@ -25,7 +25,7 @@ import numpy as np
 from . import signals
 from .engines import AUTO_MIH_MIN_ENTRIES, mih_tables
 from .errors import StoreError
-from .files import append_jsonl, atomic_write
+from .files import append_jsonl, atomic_write, who
 from .manifest import Manifest, write_high_water
 from .manifest import now as _now
 from .store_files import (
@@ -315,7 +315,7 @@ class _GenerationWriter:
         append_jsonl(self.root / AUDIT_LOG, {
             "event": "store_change", "generation": self.generation, "change": change, "at": manifest.updated,
             "entries_added": int(sum(len(a.ids) for a in delta.added.values())),
-            "entries_stopped": int(len(delta.gone)), **_who()})
+            "entries_stopped": int(len(delta.gone)), **who()})
         self._remove_old_generations(set(files))
         # The new generation, from the arrays just written and checksummed (a Store.open
         # would read and hash them all again: ~3 s at 10M entries).
@@ -371,14 +371,3 @@ def _active_codes(db: sqlite3.Connection, algorithm: str) -> CodeArray:
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     codes = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(len(rows), code_bytes(algorithm))
     return CodeArray(codes, ids)
-
-
-def _who() -> dict[str, str]:
-    import getpass
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
-        user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname()}

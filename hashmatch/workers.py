@@ -61,6 +61,13 @@ class HashJob:
     memory_limit: int | None
     trim_borders: bool = False
 
+    @classmethod
+    def of(cls, hasher: Hasher, memory_limit: int | None, also: tuple[str, ...] = ()) -> "HashJob":
+        """The job of `hasher` (plus the algorithms `also` names), each worker under `memory_limit`."""
+        algorithms = hasher.algorithms + tuple(a for a in also if a not in hasher.algorithms)
+        return cls(algorithms, hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose,
+                   memory_limit, hasher.trim_borders)
+
     def hasher(self) -> Hasher:
         return Hasher(self.algorithms, pdq_mode=self.pdq_mode, dihedral=self.dihedral, limits=self.limits,
                       exif_transpose=self.exif_transpose, trim_borders=self.trim_borders)
@@ -416,8 +423,7 @@ class IsolatedHasher:
         self.timeout_s = float(timeout_s)
         self.memory_limit = memory_limit
         self.workers = workers
-        self._job = HashJob(hasher.algorithms, hasher.pdq_mode, hasher.dihedral, hasher.limits,
-                            hasher.exif_transpose, memory_limit, hasher.trim_borders)
+        self._job = HashJob.of(hasher, memory_limit)
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["hashmatch.workers"])
         self._slots = threading.Semaphore(workers)
