@@ -364,3 +364,23 @@ def test_leftover_bytes_are_judged_by_how_many():
     assert classify_warning(message.format(900), 10_000) is None
     assert classify_warning(message.format(8023), 60_000) == "corrupt"
     assert classify_warning(message.format(2000), 200_000) is None  # 1%: junk, not a lost block
+
+
+def test_the_check_can_be_switched_off_for_speed(tmp_path):
+    """DecodeLimits(verify_jpeg=False) / --no-verify-jpeg: a cut JPEG with EOI appended is
+    then hashed as Pillow decodes it (the documented trade)."""
+    from click.testing import CliRunner
+
+    from hashmatch.cli import main
+
+    whole = jpeg(photo(320, 240), quality=90)
+    start, end = entropy_segments(whole)[0]
+    cut = whole[:start + (end - start) // 2] + EOI
+    with pytest.raises(TruncatedImageError):
+        HASHER.hash(cut)
+    assert Hasher(("pdq",), limits=DecodeLimits(verify_jpeg=False)).hash(cut).hashes["pdq"]
+    (tmp_path / "cut.jpg").write_bytes(cut)
+    strict = CliRunner().invoke(main, ["hash", str(tmp_path / "cut.jpg")])
+    loose = CliRunner().invoke(main, ["hash", "--no-verify-jpeg", str(tmp_path / "cut.jpg")])
+    assert strict.exit_code == 1 and '"truncated"' in strict.stdout
+    assert loose.exit_code == 0 and '"pdq"' in loose.stdout

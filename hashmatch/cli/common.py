@@ -10,6 +10,7 @@ from typing import IO, Any, Callable
 
 import click
 
+from ..decode import DecodeLimits
 from ..matcher import DEFAULT_PDQ_QUALITY_GATE, MatchConfig
 from ..store import Store, StoreError
 from ..terminal import safe
@@ -51,6 +52,25 @@ def match_options(*, dihedral_help: str, trim_help: str) -> Callable[[Callable],
         return command
 
     return decorate
+
+
+def limit_options(command: Callable) -> Callable:
+    """The decoding limits of hash and scan; the command turns them into DecodeLimits with
+    decode_limits."""
+    for option in reversed([
+        click.option("--max-bytes", type=click.IntRange(min=1), default=DecodeLimits.max_bytes, show_default=True,
+                     help="Largest file decoded as an image (exact hashes are taken of any size)."),
+        click.option("--max-pixels", type=click.IntRange(min=1), default=DecodeLimits.max_pixels, show_default=True),
+        click.option("--no-verify-jpeg", is_flag=True,
+                     help="Skip the second, 1/8-scale libjpeg decode that refuses JPEGs cut short or corrupt "
+                          "(faster; a partial JPEG is then hashed as if whole)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def decode_limits(max_bytes: int, max_pixels: int, no_verify_jpeg: bool) -> DecodeLimits:
+    return DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels, verify_jpeg=not no_verify_jpeg)
 
 
 def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders: bool, engine: str,

@@ -11,12 +11,11 @@ from typing import Any, Iterator
 
 import click
 
-from ..decode import DecodeLimits
 from ..errors import ConfigurationError, ImageError
 from ..files import InputFile, atomic_write, iter_input_files
 from ..hashing import ALGORITHMS, PDQ_MODES, Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
 from ..workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
-from .common import stdout
+from .common import decode_limits, limit_options, stdout
 
 
 def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]:
@@ -62,15 +61,14 @@ def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
               help="Hashing threads [default: the usable cores].")
 @click.option("--apply-exif-orientation", is_flag=True,
               help="Rotate by the EXIF orientation tag before hashing (the reference tools do not).")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=DecodeLimits.max_bytes, show_default=True)
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DecodeLimits.max_pixels, show_default=True)
+@limit_options
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=None,
               help="Hash in worker processes, stopping a file after this many seconds (a typed 'timeout' record); "
                    "a file that crashes or exhausts its worker also costs only its record [default: in-process].")
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
               show_default=True, help="With --timeout: address-space limit per worker, MiB (0: none).")
 def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_format, output, workers,
-                 apply_exif_orientation, max_bytes, max_pixels, timeout_s, memory_limit_mb) -> None:
+                 apply_exif_orientation, max_bytes, max_pixels, no_verify_jpeg, timeout_s, memory_limit_mb) -> None:
     """Hash image files, and every file under folders (recursively).
 
     One record per file: the path and each requested hash under its algorithm name, or
@@ -88,7 +86,7 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
         chosen = parse_algorithms(algorithms)
         hasher = Hasher(chosen, pdq_mode=pdq_mode, dihedral=dihedral, exif_transpose=apply_exif_orientation,
                         trim_borders=trim_borders,
-                        limits=DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels))
+                        limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
     threads = workers or usable_cores()

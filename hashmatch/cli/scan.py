@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from ..decode import DecodeLimits
 from ..errors import ConfigurationError, HashmatchError
 from ..hashing import PDQ_MODES, parse_algorithms
 from ..lists import ListFormatError
@@ -18,7 +17,15 @@ from ..scan import ScanOptions, append_audit, audit_record, scan
 from ..store import Store, StoreError
 from ..terminal import safe
 from ..workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
-from .common import SetupError, import_list_file, match_config, match_options, open_store
+from .common import (
+    SetupError,
+    decode_limits,
+    import_list_file,
+    limit_options,
+    match_config,
+    match_options,
+    open_store,
+)
 
 
 @click.command("scan")
@@ -42,8 +49,7 @@ from .common import SetupError, import_list_file, match_config, match_options, o
               help="Seconds a file may take before its worker is stopped (the file gets an error row).")
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
               show_default=True, help="Address-space limit per worker, MiB (0: none).")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=DecodeLimits.max_bytes, show_default=True)
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DecodeLimits.max_pixels, show_default=True)
+@limit_options
 @click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links (loops are detected).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same --report.")
 @click.option("--audit-log", type=click.Path(dir_okay=False),
@@ -55,8 +61,8 @@ from .common import SetupError, import_list_file, match_config, match_options, o
 @click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Files per Dask task.")
 def scan_command(paths, store_path, list_files, report, report_format, workers, algorithms, pdq_mode, timeout_s,
-                 memory_limit_mb, max_bytes, max_pixels, follow_symlinks, resume, audit_log, quiet, dask_address,
-                 shard_size, **match) -> None:
+                 memory_limit_mb, max_bytes, max_pixels, no_verify_jpeg, follow_symlinks, resume, audit_log, quiet,
+                 dask_address, shard_size, **match) -> None:
     """Scan files and folders (recursively) against a store or list files.
 
     Exactly one report row per file found: path, size, sha256, status (match, no_match,
@@ -92,7 +98,7 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
                 store = open_store(store_path)
             chosen = parse_algorithms(",".join(algorithms)) if algorithms else None
             matcher = Matcher(store, match_config(**match, algorithms=chosen,
-                                                  limits=DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels)))
+                                                  limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg)))
         except (ConfigurationError, ListFormatError, StoreError) as exc:
             raise SetupError(str(exc)) from exc
         options = ScanOptions(workers=workers or 0, timeout_s=timeout_s,
