@@ -39,22 +39,8 @@ HASHER = Hasher(ALGORITHMS, trim_borders=True)
 warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF/TIFF tags; not a failure
 
 
-#: Known bugs to step over so the fuzzer can look for new ones: HASHMATCH_FUZZ_KNOWN is a
-#: comma-separated list of ExceptionType or ExceptionType:substring-of-message. Each
-#: known exception is counted and reported once on stderr instead of stopping the run.
-KNOWN = [tuple(item.split(":", 1)) if ":" in item else (item, "")
-         for item in os.environ.get("HASHMATCH_FUZZ_KNOWN", "").split(",") if item.strip()]
-_seen_known: set = set()
-
-
-def _is_known(exc: BaseException) -> bool:
-    for name, text in KNOWN:
-        if type(exc).__name__ == name and text in str(exc):
-            if (name, text) not in _seen_known:
-                _seen_known.add((name, text))
-                print(f"known bug stepped over: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
-            return True
-    return False
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from known import is_known  # noqa: E402 - the shared known-bug list, beside this script
 
 
 class ContractViolation(AssertionError):
@@ -84,7 +70,7 @@ def TestOneInput(data: bytes) -> None:  # atheris calls it by this name
     except ContractViolation:
         raise
     except Exception as exc:
-        if not _is_known(exc):
+        if not is_known(exc):
             raise
 
 
