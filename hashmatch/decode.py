@@ -62,6 +62,11 @@ FORMAT_PLUGINS: dict[str, tuple[str, ...]] = {
 
 DEFAULT_FORMATS = frozenset(FORMAT_PLUGINS)
 
+#: Video containers (hashmatch[video]) by magic bytes; GIF and WEBP are images unless a
+#: caller lists them here to hash animations as video too.
+VIDEO_FORMATS = ("MP4", "MATROSKA", "AVI", "GIF", "WEBP")
+DEFAULT_VIDEO_FORMATS = frozenset({"MP4", "MATROSKA", "AVI"})
+
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
 
 
@@ -77,16 +82,32 @@ class DecodeLimits:
     #: Refuse JPEGs whose scan data libjpeg reports as cut short or corrupt (jpeg_check.py):
     #: a second, 1/8-scale entropy decode, ~2 ms for a 262 KiB 1024x768 photo.
     verify_jpeg: bool = True
+    # Videos (video/decode.py) are read by the demuxer from the file, never whole into
+    # memory; these caps are checked on the declared values before decoding and again on
+    # every decoded frame (a header can lie).
+    video_formats: frozenset[str] = field(default=DEFAULT_VIDEO_FORMATS)
+    max_video_bytes: int = 64 << 30
+    max_frame_pixels: int = 8192 * 4352  # 8K and a little more
+    max_video_seconds: float = 4 * 3600.0
+    max_hashed_frames: int = 100_000
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_pixels < 1 or self.min_side < 1:
             raise ConfigurationError("max_bytes, max_pixels and min_side must be positive")
+        if self.max_video_bytes < 1 or self.max_frame_pixels < 1 or not self.max_video_seconds > 0 \
+                or self.max_hashed_frames < 1:
+            raise ConfigurationError("the video caps must be positive")
         unknown = set(self.formats) - set(FORMAT_PLUGINS)
         if unknown:
             raise ConfigurationError(
                 f"unknown formats {sorted(unknown)}; known: {sorted(FORMAT_PLUGINS)}"
             )
         object.__setattr__(self, "formats", frozenset(f.upper() for f in self.formats))
+        videos = frozenset(f.upper() for f in self.video_formats)
+        if videos - set(VIDEO_FORMATS):
+            raise ConfigurationError(f"unknown video formats {sorted(videos - set(VIDEO_FORMATS))}; "
+                                     f"known: {list(VIDEO_FORMATS)}")
+        object.__setattr__(self, "video_formats", videos)
 
 
 @dataclass
@@ -131,6 +152,24 @@ def sniff_format(data: bytes) -> str | None:
             return "AVIF"
         if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
             return "HEIF"
+    return None
+
+
+def sniff_video_format(data: bytes) -> str | None:
+    """The video container family named by the magic bytes (MP4 covers QuickTime MOV and
+    3GP), GIF/WEBP for a possible animation, or None."""
+    if data[4:8] == b"ftyp":
+        return None if sniff_format(data) in ("AVIF", "HEIF") else "MP4"
+    if data[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):  # QuickTime without ftyp
+        return "MP4"
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "MATROSKA"  # and WebM
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "AVI"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
     return None
 
 

@@ -110,6 +110,32 @@ class InputTypeError(ImageError, TypeError):
     code = "input_type"
 
 
+class NoVideoStreamError(UnsupportedFormatError):
+    """A video container with no video stream in it (audio only, or empty)."""
+
+    code = "no_video_stream"
+
+
+class VideoTooLongError(InputTooLargeError):
+    """A video longer (declared or decoded) than the duration cap, or with more frames
+    to hash than the frame cap."""
+
+    code = "too_long"
+
+
+class NoFrameRateError(CorruptImageError):
+    """A video stream that declares no usable frame rate (zero or missing): vPDQ picks
+    frames and timestamps by it, so there is nothing to hash by."""
+
+    code = "no_frame_rate"
+
+
+class VideoSupportMissingError(ImageError):
+    """A video needs PyAV (pip install 'hashmatch[video]'), which is not installed."""
+
+    code = "video_support_missing"
+
+
 class HashTimeoutError(ImageError):
     """Hashing the input took longer than its time limit; the worker process was stopped."""
 

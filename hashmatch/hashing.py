@@ -12,20 +12,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
+import numpy as np
+from PIL import Image
+
 from . import signals
-from .decode import DecodeLimits, Source, decode, read_content
-from .errors import ConfigurationError, ImageError, InputTooLargeError
+from .decode import DecodeLimits, Source, decode, read_content, sniff_video_format
+from .errors import ConfigurationError, EmptyInputError, ImageError, InputTooLargeError, UnsupportedFormatError
 from .signals.base import HashOptions, ImageContext, to_rgb
 from .signals.pdq import DIHEDRAL_NAMES, PDQ_MODES, pdq_hashes, trim_uniform_border
 
 # The built-in signal types by kind (plug-ins add to signals.names(), not to these).
-PERCEPTUAL_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if not s.exact)
+PERCEPTUAL_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if not s.exact and s.content == "image")
 CRYPTOGRAPHIC_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if s.exact)
+VIDEO_ALGORITHMS = tuple(s.name for s in signals.BUILTIN if s.content == "video")
+#: The image and file hashes (what `hashmatch hash` computes by default to choose from).
 ALGORITHMS = PERCEPTUAL_ALGORITHMS + CRYPTOGRAPHIC_ALGORITHMS
-#: Hex digits of each built-in algorithm's hash (signals.get(name).hex_length for any).
-HEX_LENGTH = {s.name: s.hex_length for s in signals.BUILTIN}
+#: Hex digits of each built-in fixed-length hash (signals.get(name).hex_length for any).
+HEX_LENGTH = {s.name: s.hex_length for s in signals.BUILTIN if not s.variable}
 
-__all__ = ["ALGORITHMS", "CRYPTOGRAPHIC_ALGORITHMS", "DIHEDRAL_NAMES", "HEX_LENGTH", "PDQ_MODES",
+__all__ = ["ALGORITHMS", "CRYPTOGRAPHIC_ALGORITHMS", "VIDEO_ALGORITHMS", "DIHEDRAL_NAMES", "HEX_LENGTH", "PDQ_MODES",
            "PERCEPTUAL_ALGORITHMS", "HashResult", "Hasher", "hash_image", "ordered_map", "parse_algorithms",
            "pdq_from_pixels", "to_rgb", "trim_uniform_border", "usable_cores"]
 
@@ -134,9 +139,12 @@ class Hasher:
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     exif_transpose: bool = False
     trim_borders: bool = False  # PDQ: also the hash after trimming flat borders (pdq_trimmed)
+    seconds_per_hash: float = 1.0  # video types: one frame per this many seconds (0: every frame)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
+        if not (isinstance(self.seconds_per_hash, (int, float)) and 0 <= self.seconds_per_hash <= 3600):
+            raise ConfigurationError("seconds_per_hash must be between 0 (every frame) and 3600")
         if self.pdq_mode not in PDQ_MODES:
             raise ConfigurationError(f"unknown PDQ mode {self.pdq_mode!r}; choose from {', '.join(PDQ_MODES)}")
         for option, what in (("dihedral", "dihedral variants"), ("trim_borders", "border trimming")):
@@ -150,10 +158,10 @@ class Hasher:
 
     @property
     def options(self) -> HashOptions:
-        return HashOptions(self.pdq_mode, self.dihedral, self.trim_borders, self.limits)
+        return HashOptions(self.pdq_mode, self.dihedral, self.trim_borders, self.limits, self.seconds_per_hash)
 
-    def hash(self, source: Source, *,
-             on_file_hashes: Callable[[int, dict[str, str]], None] | None = None) -> HashResult:
+    def hash(self, source: Source, *, on_file_hashes: Callable[[int, dict[str, str]], None] | None = None,
+             on_video_open: Callable[[float], None] | None = None) -> HashResult:
         """Hash one input (path, bytes, binary file, PIL.Image or uint8 array).
 
         Exact hashes (MD5/SHA) are taken of the input's bytes first, streamed past the
@@ -162,38 +170,83 @@ class Hasher:
         (`file_hashes`, `file_size`). `on_file_hashes(size, hashes)` is called as soon as
         they are known, before decoding starts (the scan's workers report them early, so
         a file whose decode crashes a worker still gets its exact-hash outcome).
+        `on_video_open(seconds)` is called when a video is opened, with the duration it
+        declares (workers give a video time in proportion to it).
 
         Raises an ImageError subclass for a bad input; nothing else is expected.
         """
         kinds = self.signal_types()
         from_bytes = [s for s in kinds if s.content == "bytes"]
         from_image = [s for s in kinds if s.content == "image"]
+        from_video = [s for s in kinds if s.content == "video"]
         size = None
         digests: dict[str, str] = {}
+        content = None
         if from_bytes:
             content = read_content(source, self.limits, {s.name: s.new_digest() for s in from_bytes})
             size, digests = content.size, content.digests
             if on_file_hashes is not None:
                 on_file_hashes(size, dict(digests))
-            if not from_image:
+            if not from_image and not from_video:
                 return HashResult(hashes=dict(digests), width=None, height=None, format=None, mode=None, size=size)
-            try:
-                if content.data is None:
-                    raise InputTooLargeError(f"{content.size} bytes exceeds the byte cap of {self.limits.max_bytes}"
-                                             " (exact hashes taken of every byte; not decoded)")
-                decoded = decode(content.data, self.limits, exif_transpose=self.exif_transpose)
-            except ImageError as exc:
+        try:
+            video = _video_family(source, content, self.limits)
+            if video is not None:
+                if not from_video:
+                    raise UnsupportedFormatError(f"a video ({video} container): hash it with a video signal type "
+                                                 f"({', '.join(VIDEO_ALGORITHMS)})")
+                if video in self.limits.video_formats:
+                    return self._hash_video(source, content, from_video, from_image, digests, size, video,
+                                            on_video_open)
+            if not from_image:
+                if (content.size if content is not None else _source_size(source)) == 0:
+                    raise EmptyInputError("input is empty (0 bytes)")
+                raise UnsupportedFormatError(f"not a video hashmatch decodes (allowed containers: "
+                                             f"{', '.join(sorted(self.limits.video_formats))}); "
+                                             f"{', '.join(s.name for s in from_video)} hashes videos only")
+            if content is not None and content.data is None:
+                raise InputTooLargeError(f"{content.size} bytes exceeds the byte cap of {self.limits.max_bytes}"
+                                         " (exact hashes taken of every byte; not decoded)")
+            decoded = decode(source if content is None or content.data is None else content.data, self.limits,
+                             exif_transpose=self.exif_transpose)
+        except ImageError as exc:
+            if from_bytes:
                 exc.file_hashes, exc.file_size = dict(digests), size
-                raise
-        else:
-            decoded = decode(source, self.limits, exif_transpose=self.exif_transpose)
+            raise
         context = ImageContext(decoded, self.options)
         values = {s.name: s.compute(context) for s in from_image}
-        hashes = {name: values[name]["hash"] if name in values else digests[name] for name in self.algorithms}
+        hashes = {name: values[name]["hash"] if name in values else digests[name]
+                  for name in self.algorithms if name in values or name in digests}
         width, height = decoded.size
         return HashResult(hashes=hashes, width=width, height=height, format=decoded.format, mode=decoded.mode,
                           frame_count=decoded.frame_count, exif_transposed=decoded.exif_transposed, size=size,
                           values=values)
+
+    def _hash_video(self, source: Source, content: Any, from_video: list, from_image: list,
+                    digests: dict[str, str], size: int | None, family: str,
+                    on_open: Callable[[float], None] | None) -> HashResult:
+        """A video's hashes: the video types, plus the image types of its first frame for an
+        animation (GIF, WebP) hashed as video on request."""
+        if content is not None and content.data is not None:
+            video_source: Source = content.data
+        elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+            video_source = source
+        else:  # a file object already read through for its exact hashes, too large to have kept
+            raise InputTooLargeError(f"{content.size if content else '?'} bytes exceeds the byte cap of "
+                                     f"{self.limits.max_bytes}; pass a path to hash a larger video")
+        values = {s.name: s.compute_video(video_source, self.options, on_open) for s in from_video}
+        first = next(iter(values.values()))
+        width, height, frames = first.get("width"), first.get("height"), first.get("decoded_frames", 1)
+        mode = None
+        if from_image and family in ("GIF", "WEBP"):
+            decoded = decode(video_source, self.limits, exif_transpose=self.exif_transpose)
+            context = ImageContext(decoded, self.options)
+            values.update({s.name: s.compute(context) for s in from_image})
+            mode = decoded.mode
+        hashes = {name: values[name]["hash"] if name in values else digests[name]
+                  for name in self.algorithms if name in values or name in digests}
+        return HashResult(hashes=hashes, width=width, height=height, format=family, mode=mode,
+                          frame_count=int(frames or 1), size=size, values=values)
 
     def hash_many(self, sources: Iterable[Source], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
         """Hash many inputs on `threads` threads (default: the usable cores), yielding in
@@ -206,6 +259,54 @@ class Hasher:
             return self.hash(source)
         except ImageError as exc:
             return exc
+
+
+#: Bytes enough to tell a video container by its magic bytes.
+_SNIFF_BYTES = 64
+
+
+def _video_family(source: Source, content: Any, limits: DecodeLimits) -> str | None:
+    """The video container family of `source` (decode.sniff_video_format), or None; GIF
+    and WEBP only where limits.video_formats asks to hash animations as video."""
+    if content is not None and content.data is not None:
+        head = content.data[:_SNIFF_BYTES]
+    elif isinstance(source, (np.ndarray, Image.Image)):
+        return None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:_SNIFF_BYTES])
+    elif isinstance(source, (str, os.PathLike)):
+        from .decode import _open_regular
+
+        fd, _ = _open_regular(source)
+        try:
+            head = os.read(fd, _SNIFF_BYTES)
+        finally:
+            os.close(fd)
+    elif hasattr(source, "peek"):
+        head = bytes(source.peek(_SNIFF_BYTES)[:_SNIFF_BYTES])
+    elif hasattr(source, "seekable") and source.seekable():
+        here = source.tell()
+        head = source.read(_SNIFF_BYTES)
+        source.seek(here)
+    else:
+        return None
+    if not isinstance(head, (bytes, bytearray)):  # a text-mode file: decode() says what is wrong
+        return None
+    family = sniff_video_format(bytes(head))
+    if family in ("GIF", "WEBP") and family not in limits.video_formats:
+        return None
+    return family
+
+
+def _source_size(source: Source) -> int | None:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return len(source)
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return os.stat(source).st_size
+        except OSError:
+            return None
+    return None
 
 
 T = TypeVar("T")

@@ -23,6 +23,7 @@ from .errors import ConfigurationError, ImageError
 from .hashing import Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
 from .signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from .store import EntryInfo, Store
+from .video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT, VideoEvidence, match_video
 from .workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, IsolatedHasher
 
 #: Inclusive distance thresholds of the built-in perceptual types (each SignalType's
@@ -44,9 +45,15 @@ class Match:
     variant: str | None = None  # PDQ dihedral variant of the query that hit
     query_quality: int | None = None  # the query's quality, for signal types that have one (PDQ)
     tags: tuple[str, ...] = ()  # the entry's tags: its source's opinion (disputed, ...), collab, file type
+    video: VideoEvidence | None = None  # a video match's percentages, frames and time ranges (vPDQ)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "tags": list(self.tags)}
+        record = {**self.__dict__, "tags": list(self.tags)}
+        if self.video is None:
+            del record["video"]
+        else:
+            record["video"] = self.video.to_dict()
+        return record
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,9 @@ class MatchConfig:
     thresholds: inclusive distance per perceptual algorithm, over DEFAULT_THRESHOLDS.
     pdq_quality_gate: PDQ queries below this quality are reported low_quality, not matched.
     dihedral / trim_borders: also search PDQ's 7 flipped/rotated variants / the PDQ of the
-    image with flat borders trimmed. engine: auto, flat or mih. limits, exif_transpose: as
-    Hasher. isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
+    image with flat borders trimmed. engine: auto, flat or mih. limits, exif_transpose,
+    seconds_per_hash: as Hasher. video_query_percent / video_compared_percent: vPDQ's match
+    rule (video/matching.py). isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
     with `timeout_s` per input and `memory_limit` bytes per worker, on `workers` processes
     (None: the usable cores)."""
 
@@ -132,8 +140,14 @@ class MatchConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT
     workers: int | None = None
+    seconds_per_hash: float = 1.0  # vPDQ: one frame hashed per this many seconds
+    video_query_percent: float = DEFAULT_QUERY_PERCENT  # vPDQ: share of the query's frames that must match
+    video_compared_percent: float = DEFAULT_COMPARED_PERCENT  # vPDQ: share of the listed video's frames
 
     def __post_init__(self) -> None:
+        for name in ("video_query_percent", "video_compared_percent"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ConfigurationError(f"{name} is a percentage (0 to 100)")
         if self.algorithms is not None:
             object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
         thresholds = {}
@@ -169,7 +183,8 @@ class Matcher:
         offered = {option for a in chosen for option in signals.get(a).options}  # variants the types can make
         self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=config.dihedral and "dihedral" in offered,
                              trim_borders=config.trim_borders and "trim_borders" in offered,
-                             limits=config.limits, exif_transpose=config.exif_transpose)
+                             limits=config.limits, exif_transpose=config.exif_transpose,
+                             seconds_per_hash=config.seconds_per_hash)
         self._isolated: IsolatedHasher | None = None
         if config.isolate:
             self._isolated = IsolatedHasher(self.hasher, workers=config.workers or usable_cores(),
@@ -257,9 +272,17 @@ class Matcher:
             if signal is None:
                 raise ConfigurationError(f"unknown algorithm {name!r}")
             value = signal.value_from_record({**record, signal.name: record[name]})
-            text = value["hash"].strip().lower() if isinstance(value["hash"], str) else ""
-            if len(text) != signal.hex_length or not set(text) <= _HEX_DIGITS:
-                raise ConfigurationError(f"{signal.name} hash must be {signal.hex_length} hex digits")
+            if not isinstance(value["hash"], str):
+                raise ConfigurationError(f"{signal.name} hash must be a string")
+            if signal.variable:
+                try:
+                    text = signal.parse(value["hash"])
+                except ValueError as exc:
+                    raise ConfigurationError(f"{signal.name}: {exc}") from exc
+            else:
+                text = value["hash"].strip().lower()
+                if len(text) != signal.hex_length or not set(text) <= _HEX_DIGITS:
+                    raise ConfigurationError(f"{signal.name} hash must be {signal.hex_length} hex digits")
             value["hash"] = text
             try:
                 signal.check_value(value)
@@ -270,6 +293,7 @@ class Matcher:
 
     def _match_values(self, values: Mapping[str, Mapping[str, Any]]) -> MatchResult:
         found: dict[tuple[str, int], tuple[int, str | None]] = {}  # (algorithm, store id) -> (distance, variant)
+        videos: dict[tuple[str, int], VideoEvidence] = {}
         gated: list[str] = []
         for algorithm, value in values.items():
             if algorithm in self._exact:
@@ -279,6 +303,13 @@ class Matcher:
                 continue
             engine = self._engines.get(algorithm)
             if engine is None:
+                continue
+            if signals.get(algorithm).variable:  # a video: each variant matched whole, the best kept
+                for variant, text in signals.get(algorithm).queries(value, self.config)[0]:
+                    for store_id, evidence in self._match_video(algorithm, engine, {"hash": text}).items():
+                        key = (algorithm, store_id)
+                        if key not in videos or evidence.query_percent > videos[key].query_percent:
+                            found[key], videos[key] = (evidence.best_distance, variant), evidence
                 continue
             queries, was_gated = signals.get(algorithm).queries(value, self.config)
             if was_gated:
@@ -296,12 +327,18 @@ class Matcher:
                         found[key] = (distance, name)
         entries = self.store.entries([store_id for _, store_id in found]) if found else {}
         matches = sorted(
-            (self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id])
+            (replace(self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id]),
+                     video=videos.get((algorithm, store_id)))
              for (algorithm, store_id), (distance, variant) in found.items() if store_id in entries),
             key=lambda m: (m.distance, m.algorithm, m.store_id))
         status = "match" if matches else ("low_quality" if gated else "no_match")
         return MatchResult(status, tuple(matches), {a: v["hash"] for a, v in values.items()}, tuple(gated),
                            values={a: dict(v) for a, v in values.items()})
+
+    def _match_video(self, algorithm: str, engine: Engine, value: Mapping[str, Any]) -> dict[int, VideoEvidence]:
+        return match_video(value, engine, self.store.arrays[algorithm].ids, self.thresholds[algorithm],
+                           self.store.blobs, query_percent=self.config.video_query_percent,
+                           compared_percent=self.config.video_compared_percent)
 
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
                   value: Mapping[str, Any], entry: EntryInfo) -> Match:

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import signals
 from .errors import StoreError, StoreIntegrityError
 from .files import make_private_dirs
 from .manifest import Manifest
@@ -58,6 +59,7 @@ from .store_files import (
     _verify_file,
     _writer_lock,
     code_bytes,
+    entry_codes,
 )
 from .store_writer import (
     SCHEMA,
@@ -201,6 +203,18 @@ class Store:
                 result[row[0]] = _entry_info(row)
         return result
 
+    def blobs(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored values of the given entry ids, as the store keeps them (a variable
+        type's packed codes: vPDQ's frames)."""
+        result: dict[int, bytes] = {}
+        wanted = [int(i) for i in ids]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for entry_id, blob in self._query(f"SELECT id, hash FROM entries WHERE id IN ({marks})", chunk):
+                result[entry_id] = bytes(blob)
+        return result
+
     def iter_entries(self, list_name: str | None = None, *, include_disabled: bool = True) -> Iterator[EntryInfo]:
         """Every entry (of one list), in id order, for export and audit."""
         sql = ("SELECT e.id, e.algorithm, e.hash, e.list_name, l.version, e.category, e.entry_id, e.date_added,"
@@ -247,8 +261,9 @@ class Store:
 
     def find(self, algorithm: str, hex_hash: str) -> list[EntryInfo]:
         """Entries (active or disabled) holding exactly this hash."""
-        blob = bytes.fromhex(hex_hash)
-        rows = self._query("SELECT id FROM entries WHERE algorithm = ? AND hash = ?", (algorithm, blob))
+        signal = signals.get(algorithm)
+        blob = signal.to_blob(signal.parse(hex_hash) if signal.variable else hex_hash)
+        rows = self._query("SELECT id FROM entries WHERE algorithm = ? AND hash = ?", (signal.name, blob))
         return sorted(self.entries([r[0] for r in rows]).values(), key=lambda e: e.id)
 
     # -- changing --------------------------------------------------------------------------
@@ -268,7 +283,7 @@ class Store:
             now = _now()
             gone = _ids(db, "SELECT id FROM entries WHERE list_name = ?", (name,))
             for item in retracted:  # the source says these are gone (lists.Retracted): audit them as such first
-                key = (name, item.algorithm, bytes.fromhex(item.hash))
+                key = (name, item.algorithm, signals.get(item.algorithm).to_blob(item.hash))
                 _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
                                  key, now, f"retracted by the source ({item.reason})")
                 db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?", key)
@@ -286,7 +301,8 @@ class Store:
                 ids = np.arange(next_id, next_id + len(codes), dtype=np.int64)
                 next_id += len(codes)
                 _bulk_insert(db, name, algorithm, ids, codes, columns)
-                delta.added[algorithm] = CodeArray(codes, ids)
+                delta.added[algorithm] = (entry_codes(algorithm, ids, codes) if isinstance(codes, list)
+                                          else CodeArray(codes, ids))
             return delta
 
         return self._change(apply, f"import list {name} version {version}")
@@ -372,16 +388,21 @@ class Store:
         rows = self._query("SELECT id, list_name, list_version, algorithm, hash, entry_id, removed_at, reason"
                            " FROM removed ORDER BY removed_at, id")
         keys = ("id", "list_name", "list_version", "algorithm", "hash", "entry_id", "removed_at", "reason")
-        return [{**dict(zip(keys, row)), "hash": bytes(row[4]).hex()} for row in rows]
+        return [{**dict(zip(keys, row)), "hash": _hash_text(row[3], row[4])} for row in rows]
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
 
+def _hash_text(algorithm: str, blob: bytes) -> str:
+    signal = signals.find(algorithm)
+    return signal.from_blob(blob) if signal is not None else bytes(blob).hex()
+
+
 def _entry_info(row: tuple) -> EntryInfo:
-    return EntryInfo(id=row[0], algorithm=row[1], hash=bytes(row[2]).hex(), list_name=row[3], list_version=row[4],
-                     category=row[5], entry_id=row[6], date_added=row[7],
+    return EntryInfo(id=row[0], algorithm=row[1], hash=_hash_text(row[1], row[2]), list_name=row[3],
+                     list_version=row[4], category=row[5], entry_id=row[6], date_added=row[7],
                      tags=tuple(json.loads(row[8])) if row[8] else (), disabled=bool(row[9]),
                      disabled_reason=row[10])
 

@@ -31,6 +31,21 @@ def code_bytes(algorithm: str) -> int:
     return signals.get(algorithm).code_bytes
 
 
+def entry_codes(algorithm: str, ids: np.ndarray, blobs: list[bytes]) -> "CodeArray":
+    """The rows the store indexes for entries `ids` whose stored values are `blobs`: one
+    row per entry for a fixed-length type; a variable type's index_codes (zero or more
+    rows per entry, the entry's id repeated), in id order."""
+    signal = signals.get(algorithm)
+    if not signal.variable:
+        codes = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(blobs), signal.code_bytes)
+        return CodeArray(codes, np.asarray(ids, np.int64))
+    parts = [signal.index_codes(blob) for blob in blobs]
+    counts = np.fromiter((len(p) for p in parts), np.int64, len(parts))
+    codes = np.concatenate(parts) if parts else np.zeros((0, signal.code_bytes), np.uint8)
+    return CodeArray(np.ascontiguousarray(codes, np.uint8).reshape(-1, signal.code_bytes),
+                     np.repeat(np.asarray(ids, np.int64), counts))
+
+
 def _algorithms(*present: Iterable[str]) -> list[str]:
     """Every known signal type, then any other algorithm a store already holds."""
     names = list(signals.names())

@@ -39,6 +39,7 @@ from .store_files import (
     _load_array,
     _sha256,
     code_bytes,
+    entry_codes,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,9 +75,10 @@ def _record_removals(db: sqlite3.Connection, select_ids: str, params, when: str,
         (when, reason, *params))
 
 
-def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray, tuple[list, ...]]]:
-    """Per algorithm: the codes (n, nbytes) uint8, decoded in one bytes.fromhex, and the
-    SQLite columns (category, entry id, date, tags json) in entry order."""
+def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray | list[bytes], tuple[list, ...]]]:
+    """Per algorithm: the codes (n, nbytes) uint8, decoded in one bytes.fromhex (for a
+    variable type: the list of stored blobs), and the SQLite columns (category, entry id,
+    date, tags json) in entry order."""
     algorithms = list(parsed.algorithms)
     unknown = {a for a in algorithms if signals.find(a) is None}
     if unknown:
@@ -89,7 +91,7 @@ def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray, tuple[list, 
             tag_json[key] = json.dumps(list(key)) if key else None
         return tag_json[key]
 
-    grouped: dict[str, tuple[np.ndarray, tuple[list, ...]]] = {}
+    grouped: dict[str, tuple[np.ndarray | list[bytes], tuple[list, ...]]] = {}
     for algorithm in sorted(set(algorithms)):
         # One algorithm: every row, no index list.
         rows = None if len(set(algorithms)) == 1 else [i for i, a in enumerate(algorithms) if a == algorithm]
@@ -97,11 +99,19 @@ def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray, tuple[list, 
         def pick(column: Sequence[Any], rows: list[int] | None = rows) -> list[Any]:
             return list(column) if rows is None else [column[i] for i in rows]
 
-        try:
-            codes = np.frombuffer(bytes.fromhex("".join(pick(parsed.hashes))), np.uint8)
-        except ValueError as exc:
-            raise StoreError(f"{algorithm}: a hash is not hex") from exc
-        codes = codes.reshape(-1, code_bytes(algorithm))
+        codes: np.ndarray | list[bytes]
+        signal = signals.get(algorithm)
+        if signal.variable:  # one blob per entry (vPDQ: the packed frames)
+            try:
+                codes = [signal.to_blob(value) for value in pick(parsed.hashes)]
+            except ValueError as exc:
+                raise StoreError(f"{algorithm}: {exc}") from exc
+        else:
+            try:
+                codes = np.frombuffer(bytes.fromhex("".join(pick(parsed.hashes))), np.uint8)
+            except ValueError as exc:
+                raise StoreError(f"{algorithm}: a hash is not hex") from exc
+            codes = codes.reshape(-1, code_bytes(algorithm))
         columns = (pick(parsed.categories), pick(parsed.entry_ids), pick(parsed.dates),
                    _tags_column(pick(parsed.tags), tags_json))
         if len(codes) != len(columns[0]):
@@ -119,21 +129,24 @@ def _sql_literal(value: str | None) -> str | None:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _bulk_insert(db: sqlite3.Connection, name: str, algorithm: str, ids: np.ndarray, codes: np.ndarray,
-                 columns: tuple[list, ...]) -> None:
+def _bulk_insert(db: sqlite3.Connection, name: str, algorithm: str, ids: np.ndarray,
+                 codes: np.ndarray | list[bytes], columns: tuple[list, ...]) -> None:
     """Insert one algorithm's rows of an import. Per-row cost is dominated by binding
     parameters, so a column holding one value for every row (a list-wide category, no
     dates, no tags) is written into the statement as a literal instead of bound per row:
     about a third faster on a 10M-row list. For large imports the list-name index is
     dropped and rebuilt afterwards, which is cheaper than maintaining it row by row."""
-    width = codes.shape[1]
-    flat = codes.tobytes()
     names = ("category", "entry_id", "date_added", "tags")
     first = int(ids[0]) if len(ids) else 0  # ids are consecutive (np.arange): bind a range, not a list
     values = ["?", "?", _sql_literal(name) or "?", _sql_literal(algorithm) or "?"]
-    # The blobs come from a C-level iterator (map over slices): a generator would cost a
-    # Python frame per row, ~3 s at 10M.
-    blobs = map(flat.__getitem__, map(slice, range(0, len(flat), width), range(width, len(flat) + width, width)))
+    blobs: Iterable[bytes]
+    if isinstance(codes, list):
+        blobs = codes
+    else:
+        # The blobs come from a C-level iterator (map over slices): a generator would cost
+        # a Python frame per row, ~3 s at 10M.
+        width, flat = codes.shape[1], codes.tobytes()
+        blobs = map(flat.__getitem__, map(slice, range(0, len(flat), width), range(width, len(flat) + width, width)))
     bound: list[Iterable] = [range(first, first + len(ids)), blobs]
     if values[2] == "?":
         bound.append(repeat(name))
@@ -198,8 +211,7 @@ def _rows_as_arrays(db: sqlite3.Connection, ids: np.ndarray) -> dict[str, CodeAr
     out = {}
     for algorithm, (entry_ids, blobs) in rows.items():
         order = np.argsort(np.array(entry_ids, np.int64), kind="stable")
-        codes = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(blobs), code_bytes(algorithm))
-        out[algorithm] = CodeArray(np.ascontiguousarray(codes[order]), np.array(entry_ids, np.int64)[order])
+        out[algorithm] = entry_codes(algorithm, np.array(entry_ids, np.int64)[order], [blobs[i] for i in order])
     return out
 
 
@@ -266,6 +278,13 @@ class _GenerationWriter:
                 disabled = dict(db.execute(
                     "SELECT algorithm, COUNT(*) FROM entries WHERE disabled = 1 GROUP BY algorithm").fetchall())
                 total = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+                # A variable type's rows are not its entries (store_files.entry_codes): count
+                # those entries in the database (few: one per listed video).
+                variable_active = {a: db.execute("SELECT COUNT(*) FROM entries WHERE algorithm = ? AND disabled = 0",
+                                                 (a,)).fetchone()[0]
+                                   for a in arrays if signals.get(a).variable and (
+                                       len(arrays[a].ids) or a in delta.added
+                                       or self.old.counts.get(a, {}).get("active"))}
                 lists = [{"name": n, "version": v, "entries": c} for n, v, c in db.execute(
                     "SELECT l.name, l.version, COUNT(e.id) FROM lists l LEFT JOIN entries e ON e.list_name = l.name"
                     " GROUP BY l.name ORDER BY l.name")]
@@ -283,8 +302,9 @@ class _GenerationWriter:
                 os.unlink(temp)
             raise
         files[db_name] = {"sha256": digest.hexdigest(), "bytes": size}
-        counts = {a: {"active": int(len(arrays[a].ids)), "disabled": int(disabled.get(a, 0))}
-                  for a in _algorithms(arrays, disabled)}
+        counts = {a: {"active": int(variable_active.get(a, 0) if a in variable_active else len(arrays[a].ids)),
+                      "disabled": int(disabled.get(a, 0))}
+                  for a in _algorithms(arrays, disabled, variable_active)}
         if sum(c["active"] + c["disabled"] for c in counts.values()) != total:  # a change forgot part of its delta
             raise StoreError("internal error: the code arrays disagree with the database; nothing committed")
         array_meta = {}
@@ -369,5 +389,4 @@ def _active_codes(db: sqlite3.Connection, algorithm: str) -> CodeArray:
     if not rows:
         return CodeArray.empty(algorithm)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    codes = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(len(rows), code_bytes(algorithm))
-    return CodeArray(codes, ids)
+    return entry_codes(algorithm, ids, [r[1] for r in rows])

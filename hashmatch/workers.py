@@ -22,6 +22,7 @@ a decoder costs only its own outcome, never the process that asked for it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -44,6 +45,18 @@ DEFAULT_MEMORY_LIMIT = 4 << 30
 #: Slowest read rate a file's time limit allows for (bytes/s): a file is first read whole
 #: through its exact hashes, and a 20 GB video on a USB disk must not time out there.
 READ_RATE = 32 << 20
+#: Seconds of decoding a worker is given per second of video, on top of its time limit:
+#: decoding at realtime, the slowest a video the caps admit (8K) decodes on one core here.
+VIDEO_DECODE_S_PER_S = 1.0
+
+
+def _video_time(seconds: Any) -> float:
+    """The extra time a video that declares `seconds` gets (a hostile value counts as 0)."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return 0.0
+    return value * VIDEO_DECODE_S_PER_S if 0 <= value < 1e6 else 0.0
 
 WORKER_CRASHED = {"type": "WorkerCrashedError", "code": "worker_crashed",
             "message": "the hashing process died on this file (a decoder crash, a signal or the memory limit)"}
@@ -60,20 +73,23 @@ class HashJob:
     exif_transpose: bool
     memory_limit: int | None
     trim_borders: bool = False
+    seconds_per_hash: float = 1.0
 
     @classmethod
     def of(cls, hasher: Hasher, memory_limit: int | None, also: tuple[str, ...] = ()) -> "HashJob":
         """The job of `hasher` (plus the algorithms `also` names), each worker under `memory_limit`."""
         algorithms = hasher.algorithms + tuple(a for a in also if a not in hasher.algorithms)
         return cls(algorithms, hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose,
-                   memory_limit, hasher.trim_borders)
+                   memory_limit, hasher.trim_borders, hasher.seconds_per_hash)
 
     def hasher(self) -> Hasher:
         return Hasher(self.algorithms, pdq_mode=self.pdq_mode, dihedral=self.dihedral, limits=self.limits,
-                      exif_transpose=self.exif_transpose, trim_borders=self.trim_borders)
+                      exif_transpose=self.exif_transpose, trim_borders=self.trim_borders,
+                      seconds_per_hash=self.seconds_per_hash)
 
     def to_json(self) -> str:
-        limits = {**asdict(self.limits), "formats": sorted(self.limits.formats)}
+        limits = {**asdict(self.limits), "formats": sorted(self.limits.formats),
+                  "video_formats": sorted(self.limits.video_formats)}
         return json.dumps({**asdict(self), "limits": limits})
 
     @classmethod
@@ -81,7 +97,8 @@ class HashJob:
         data = json.loads(text)
         limits = data.pop("limits")
         return cls(**{**data, "algorithms": tuple(data["algorithms"]),
-                      "limits": DecodeLimits(**{**limits, "formats": frozenset(limits["formats"])})})
+                      "limits": DecodeLimits(**{**limits, "formats": frozenset(limits["formats"]),
+                                                "video_formats": frozenset(limits["video_formats"])})})
 
 
 def error_record(exc: BaseException) -> dict[str, Any]:
@@ -93,7 +110,8 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 
 def hash_file(path: str | os.PathLike | bytes, hasher: Hasher,
-              on_file_hashes: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              on_file_hashes: Callable[[dict[str, Any]], None] | None = None,
+              on_video_open: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Read and hash one file: {"size", "sha256", "file_hashes", "result"} or the same
     with "error" instead of "result". The exact hashes (file_hashes, always sha256 for the
     row) come from every byte of any readable file, image or not, and stay in the record
@@ -107,7 +125,7 @@ def hash_file(path: str | os.PathLike | bytes, hasher: Hasher,
             on_file_hashes(dict(facts))
 
     try:
-        result = hasher.hash(path, on_file_hashes=got).to_dict()
+        result = hasher.hash(path, on_file_hashes=got, on_video_open=on_video_open).to_dict()
     except (ImageError, MemoryError) as exc:
         return {**facts, "error": error_record(exc)}
     return {**facts, "result": result}
@@ -164,6 +182,9 @@ def _worker_main(conn: Connection, job_json: str) -> None:
     def partial(facts: dict[str, Any]) -> None:
         _send(conn, {"partial": facts})
 
+    def video_open(seconds: float) -> None:
+        _send(conn, {"video_seconds": float(seconds)})
+
     while True:
         try:
             task = _recv(conn)
@@ -172,7 +193,7 @@ def _worker_main(conn: Connection, job_json: str) -> None:
         if task is None:
             return
         try:
-            record = hash_file(_source(conn, task), hasher, partial)
+            record = hash_file(_source(conn, task), hasher, partial, video_open)
         except BaseException as exc:  # noqa: BLE001 - anything odd becomes this file's row
             record = {"error": error_record(exc)}
         _send(conn, record)
@@ -201,6 +222,9 @@ def _warm_up(hasher: Hasher) -> None:
 
     from PIL import Image
 
+    if any(s.content == "video" for s in hasher.signal_types()):
+        with contextlib.suppress(ImportError):
+            import av  # noqa: F401 - FFmpeg's libraries in place before the memory limit
     for fmt in ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP"):
         buffer = io.BytesIO()
         try:
@@ -333,6 +357,9 @@ class WorkerPool:
                 if "partial" in record:  # read and exact-hashed; decoding starts now, with its own time
                     worker.partial = record["partial"]
                     worker.deadline = time.monotonic() + self.timeout_s
+                    continue
+                if "video_seconds" in record:  # a video opened: time in proportion to its duration
+                    worker.deadline = time.monotonic() + self.timeout_s + _video_time(record["video_seconds"])
                     continue
                 item = worker.inflight.popleft()
                 if worker.inflight:
@@ -515,6 +542,9 @@ class IsolatedHasher:
                 if isinstance(message, dict) and "partial" in message:
                     partial = message["partial"]
                     deadline = time.monotonic() + self.timeout_s  # decoding starts now, with its own time
+                    continue
+                if isinstance(message, dict) and "video_seconds" in message:
+                    deadline = time.monotonic() + self.timeout_s + _video_time(message["video_seconds"])
                     continue
                 if not isinstance(message, dict):
                     raise ValueError("not a worker record")

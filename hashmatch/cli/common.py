@@ -14,6 +14,7 @@ from ..decode import DecodeLimits
 from ..matcher import DEFAULT_PDQ_QUALITY_GATE, MatchConfig
 from ..store import Store, StoreError
 from ..terminal import safe
+from ..video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
 
 ENGINES = ("auto", "flat", "mih")
 
@@ -44,6 +45,10 @@ def match_options(*, dihedral_help: str, trim_help: str) -> Callable[[Callable],
                      help="PDQ hashes whose quality is below this are reported low_quality, not matched."),
         click.option("--trim-borders", is_flag=True, help=trim_help),
         click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True),
+        click.option("--video-query-percent", type=click.FloatRange(0, 100), default=DEFAULT_QUERY_PERCENT,
+                     show_default=True, help="vPDQ: share of the query video's frames that must match a listed video."),
+        click.option("--video-compared-percent", type=click.FloatRange(0, 100), default=DEFAULT_COMPARED_PERCENT,
+                     show_default=True, help="vPDQ: share of the listed video's frames that must be matched."),
     ]
 
     def decorate(command: Callable) -> Callable:
@@ -64,20 +69,33 @@ def limit_options(command: Callable) -> Callable:
         click.option("--no-verify-jpeg", is_flag=True,
                      help="Skip the second, 1/8-scale libjpeg decode that refuses JPEGs cut short or corrupt "
                           "(faster; a partial JPEG is then hashed as if whole)."),
+        click.option("--seconds-per-hash", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+                     help="vPDQ: hash one video frame per this many seconds (0: every frame; Meta's lists use 1)."),
+        click.option("--max-video-seconds", type=click.FloatRange(min=1), default=DecodeLimits.max_video_seconds,
+                     show_default=True,
+                     help="Longest video decoded (declared or decoded; a longer one is 'too_long')."),
+        click.option("--animated-as-video", is_flag=True,
+                     help="Also hash animated GIF and WebP files as video (vPDQ), beside their first frame."),
     ]):
         command = option(command)
     return command
 
 
-def decode_limits(max_bytes: int, max_pixels: int, no_verify_jpeg: bool) -> DecodeLimits:
-    return DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels, verify_jpeg=not no_verify_jpeg)
+def decode_limits(max_bytes: int, max_pixels: int, no_verify_jpeg: bool, max_video_seconds: float = 4 * 3600.0,
+                  animated_as_video: bool = False) -> DecodeLimits:
+    videos = DecodeLimits.video_formats | ({"GIF", "WEBP"} if animated_as_video else set())
+    return DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels, verify_jpeg=not no_verify_jpeg,
+                        max_video_seconds=max_video_seconds, video_formats=frozenset(videos))
 
 
 def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders: bool, engine: str,
-                 **more: Any) -> MatchConfig:
+                 video_query_percent: float = DEFAULT_QUERY_PERCENT,
+                 video_compared_percent: float = DEFAULT_COMPARED_PERCENT, **more: Any) -> MatchConfig:
     """The MatchConfig of the match_options values (plus any other MatchConfig field)."""
     return MatchConfig(thresholds=parse_thresholds(thresholds), dihedral=dihedral,
-                       pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine, **more)
+                       pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine,
+                       video_query_percent=video_query_percent, video_compared_percent=video_compared_percent,
+                       **more)
 
 
 def parse_thresholds(specs) -> dict[str, int]:

@@ -13,7 +13,16 @@ import click
 
 from ..errors import ConfigurationError, ImageError
 from ..files import InputFile, atomic_write, iter_input_files
-from ..hashing import ALGORITHMS, PDQ_MODES, Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
+from ..hashing import (
+    ALGORITHMS,
+    PDQ_MODES,
+    VIDEO_ALGORITHMS,
+    Hasher,
+    HashResult,
+    ordered_map,
+    parse_algorithms,
+    usable_cores,
+)
 from ..workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
 from .common import decode_limits, limit_options, stdout
 
@@ -47,7 +56,8 @@ def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
 @click.command("hash")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-a", "--algorithm", "algorithms", multiple=True, default=("pdq",), show_default=True,
-              help=f"Repeatable or comma separated: {', '.join(ALGORITHMS)}, or a plug-in's signal type.")
+              help=f"Repeatable or comma separated: {', '.join(ALGORITHMS + VIDEO_ALGORITHMS)}, or a plug-in's "
+                   "signal type. vpdq hashes videos (pip install 'hashmatch[video]'); image types, images.")
 @click.option("--pdq-mode", type=click.Choice(PDQ_MODES), default="full", show_default=True,
               help="full: the pdqhash / python-threatexchange convention (most shared lists). "
                    "cimg512: Meta's C++ pdq-photo-hasher.")
@@ -68,8 +78,9 @@ def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
               show_default=True, help="With --timeout: address-space limit per worker, MiB (0: none).")
 def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_format, output, workers,
-                 apply_exif_orientation, max_bytes, max_pixels, no_verify_jpeg, timeout_s, memory_limit_mb) -> None:
-    """Hash image files, and every file under folders (recursively).
+                 apply_exif_orientation, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash, max_video_seconds,
+                 animated_as_video, timeout_s, memory_limit_mb) -> None:
+    """Hash image and video files, and every file under folders (recursively).
 
     One record per file: the path and each requested hash under its algorithm name, or
     an `error` with its type and message. Exact hashes (md5, sha1, sha256) are taken of
@@ -85,8 +96,9 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
     try:
         chosen = parse_algorithms(algorithms)
         hasher = Hasher(chosen, pdq_mode=pdq_mode, dihedral=dihedral, exif_transpose=apply_exif_orientation,
-                        trim_borders=trim_borders,
-                        limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg))
+                        trim_borders=trim_borders, seconds_per_hash=seconds_per_hash,
+                        limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg, max_video_seconds,
+                                             animated_as_video))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
     threads = workers or usable_cores()

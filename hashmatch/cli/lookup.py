@@ -56,6 +56,13 @@ def _lookup_query(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str
     if text.startswith("{"):
         return _lookup_hash_record(text, matcher)
     record: dict[str, Any] = {"query": text}
+    head, _, rest = text.partition(" ")
+    if text.startswith("[") or rest.lstrip().startswith("["):  # a vPDQ signal string, after its name or alone
+        signal = signals.find("vpdq" if text.startswith("[") else head)
+        if signal is None or not signal.variable:
+            record["error"] = f"{head!r} is not a signal type whose hashes are lists of frames"
+            return record, None
+        return record, {signal.name: text if text.startswith("[") else rest}
     parts = text.replace(",", " ").split()
     if len(parts) == 2:
         signal = signals.find(parts[0])

@@ -61,8 +61,9 @@ from .common import (
 @click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Files per Dask task.")
 def scan_command(paths, store_path, list_files, report, report_format, workers, algorithms, pdq_mode, timeout_s,
-                 memory_limit_mb, max_bytes, max_pixels, no_verify_jpeg, follow_symlinks, resume, audit_log, quiet,
-                 dask_address, shard_size, **match) -> None:
+                 memory_limit_mb, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash, max_video_seconds,
+                 animated_as_video, follow_symlinks, resume, audit_log, quiet, dask_address, shard_size,
+                 **match) -> None:
     """Scan files and folders (recursively) against a store or list files.
 
     Exactly one report row per file found: path, size, sha256, status (match, no_match,
@@ -97,8 +98,9 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
             else:
                 store = open_store(store_path)
             chosen = parse_algorithms(",".join(algorithms)) if algorithms else None
-            matcher = Matcher(store, match_config(**match, algorithms=chosen,
-                                                  limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg)))
+            limits = decode_limits(max_bytes, max_pixels, no_verify_jpeg, max_video_seconds, animated_as_video)
+            matcher = Matcher(store, match_config(**match, algorithms=chosen, limits=limits,
+                                                  seconds_per_hash=seconds_per_hash))
         except (ConfigurationError, ListFormatError, StoreError) as exc:
             raise SetupError(str(exc)) from exc
         options = ScanOptions(workers=workers or 0, timeout_s=timeout_s,

@@ -5,6 +5,7 @@ surrogates, NUL). A per-entry problem is a _Bad, which becomes a rejection or an
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import sys
@@ -59,6 +60,13 @@ def normalise_hash(algorithm: str, value: str) -> str:
 def _normalise_one(algorithm: str, value: str) -> str:
     signal = signals.get(algorithm)
     text = value.strip()
+    if signal.variable:  # not hex at all (vPDQ: a list of frames): the type's own parser
+        if not text:
+            raise _Bad(f"empty {algorithm} hash")
+        try:
+            return signal.parse(text)
+        except ValueError as exc:
+            raise _Bad(str(exc)) from None
     want = signal.hex_length
     if len(text) == want:  # the common case, quickly
         try:
@@ -89,8 +97,9 @@ def _normalise_one(algorithm: str, value: str) -> str:
 def _normalise_bulk(algorithm: str, values: list[str]) -> tuple[list[str], bytes] | None:
     """The whole column at once: (lowercase values, their bytes), or None when some
     value needs the per-entry path (an error to locate, whitespace, base64)."""
-    want = signals.get(algorithm).hex_length
-    if not values or set(map(len, values)) != {want}:
+    signal = signals.get(algorithm)
+    want = signal.hex_length
+    if signal.variable or not values or set(map(len, values)) != {want}:
         return None
     joined = "".join(values)
     try:
@@ -108,10 +117,18 @@ def _prefix_keys(hashes: Sequence[str], raw: bytes | None = None) -> np.ndarray:
     """uint64 of each hash's first 8 bytes (every algorithm has at least 8): equal
     hashes have equal keys, so only equal keys need comparing for duplicates."""
     if raw is None:
-        raw = bytes.fromhex("".join([h[:16] if h else "0" * 16 for h in hashes]))
+        try:
+            raw = bytes.fromhex("".join([h[:16] if h else "0" * 16 for h in hashes]))
+        except ValueError:  # a variable type's value (vPDQ's JSON): a digest of the text instead
+            raw = b"".join(hashlib.blake2b(h.encode(), digest_size=8).digest() if not _is_hex16(h)
+                           else bytes.fromhex(h[:16]) for h in hashes)
         return np.frombuffer(raw, np.uint64).copy()
     rows = np.frombuffer(raw, np.uint8).reshape(len(hashes), -1)
     return np.ascontiguousarray(rows[:, :8]).view(np.uint64).ravel()
+
+
+def _is_hex16(value: str) -> bool:
+    return len(value) >= 16 and all(c in _HEXDIGITS for c in value[:16])
 
 
 def _strip_ids(ids: Sequence[str | None]) -> list[str | None]:

@@ -54,6 +54,8 @@ def write_list(path: str | os.PathLike, *, hashes: Sequence[str], algorithms: st
         if column is not None and len(column) != n:
             raise ConfigurationError(f"{label} has {len(column)} values for {n} hashes")
     norm = _normalise_column(algs, list(hashes))
+    if fmt == "text" and any(h.startswith("[") for h in norm):
+        raise ConfigurationError("text lists hold fixed-length hashes; write vPDQ entries as csv or jsonl")
     cats = categories if categories is not None else [None] * n
     ids = entry_ids if entry_ids is not None else [None] * n
     when = dates if dates is not None else [None] * n
@@ -92,6 +94,8 @@ def _write_csv_rows(handle, algs, hashes, cats, ids, dates, tags) -> None:
     columns = [_per_value(cats, _or_blank), [_or_blank(v) for v in ids], _per_value(dates, _or_blank),
                _per_value(list(map(_tag_key, tags)), _join_tags)]
     probe = "\x1f".join(set(columns[0]) | set(columns[2]) | set(columns[3])) + "\x1f".join(columns[1])
+    if any(h.startswith("[") for h in hashes):  # a variable type's value (vPDQ's JSON list) needs quoting
+        probe += ","
     if any(c in probe for c in ',"\n\r'):  # some field needs quoting: let the csv module do it
         csv.writer(handle, lineterminator="\n").writerows(zip(algs, hashes, *columns))
     else:
@@ -101,7 +105,8 @@ def _write_csv_rows(handle, algs, hashes, cats, ids, dates, tags) -> None:
 def _write_jsonl_rows(handle, algs, hashes, cats, ids, dates, tags) -> None:
     enc = json.encoder.encode_basestring  # type: ignore[attr-defined]  # JSON string, non-ASCII kept
     parts = [
-        [f'{{"algorithm": "{a}", "hash": "{h}"' for a, h in zip(algs, hashes)],
+        [f'{{"algorithm": "{a}", "hash": {enc(h)}' if h.startswith("[") else f'{{"algorithm": "{a}", "hash": "{h}"'
+         for a, h in zip(algs, hashes)],
         _per_value(cats, lambda v: f', "category": {enc(v)}' if v else ""),
         [f', "entry_id": {enc(v)}' if v else "" for v in ids],
         _per_value(dates, lambda v: f', "date_added": {enc(v)}' if v else ""),

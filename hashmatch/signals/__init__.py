@@ -1,5 +1,5 @@
 """The registry of signal types: the built-in ones (PDQ, pHash, dHash, aHash, MD5, SHA-1,
-SHA-256) and those installed packages declare under the ``hashmatch.signal_types`` entry
+SHA-256, vPDQ) and those installed packages declare under the ``hashmatch.signal_types`` entry
 point, loaded once, lazily, thread-safely, before the first lookup.
 
 A plug-in package declares, in its pyproject.toml::
@@ -21,10 +21,11 @@ from .base import HashOptions, ImageContext, SignalType
 from .digests import MD5, SHA1, SHA256
 from .imagehash_family import AHash, DHash, PHash
 from .pdq import PDQ
+from .vpdq import VPDQ
 
 ENTRY_POINT_GROUP = "hashmatch.signal_types"
 #: The signal types hashmatch ships, in the order they are listed.
-BUILTIN: tuple[SignalType, ...] = (PDQ(), PHash(), DHash(), AHash(), MD5(), SHA1(), SHA256())
+BUILTIN: tuple[SignalType, ...] = (PDQ(), PHash(), DHash(), AHash(), MD5(), SHA1(), SHA256(), VPDQ())
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -44,8 +45,8 @@ def register(signal: SignalType | type[SignalType]) -> SignalType:
         raise ConfigurationError(f"signal type name {name!r}: lowercase letters, digits and underscores")
     if not isinstance(getattr(instance, "bits", None), int) or instance.bits <= 0 or instance.bits % 8:
         raise ConfigurationError(f"signal type {name}: bits must be a positive multiple of 8")
-    if instance.content not in ("image", "bytes"):
-        raise ConfigurationError(f"signal type {name}: content must be 'image' or 'bytes'")
+    if instance.content not in ("image", "bytes", "video"):
+        raise ConfigurationError(f"signal type {name}: content must be 'image', 'bytes' or 'video'")
     with _lock:
         if name in _types and _types[name] is not instance:
             raise ConfigurationError(f"a signal type named {name!r} is already registered")

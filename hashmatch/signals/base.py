@@ -34,6 +34,7 @@ class HashOptions:
     dihedral: bool = False  # PDQ: also the 7 rotated/flipped variants
     trim_borders: bool = False  # PDQ: also the hash of the picture with flat borders trimmed
     limits: "DecodeLimits | None" = None
+    seconds_per_hash: float = 1.0  # video types: one frame hashed per this many seconds (0: every frame)
 
 
 class ImageContext:
@@ -95,9 +96,14 @@ class SignalType:
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()  # other spellings in lists ("photo_md5", "SHA-256", ...)
-    content: ClassVar[str] = "image"  # "image": from the decoded picture; "bytes": from every byte of the file
-    bits: ClassVar[int]
+    # "image": from the decoded picture; "bytes": from every byte of the file; "video":
+    # from a video file (compute_video)
+    content: ClassVar[str] = "image"
+    bits: ClassVar[int]  # of one code (a variable type's value holds many)
     exact: ClassVar[bool] = False  # matched by equality, not by Hamming distance
+    # A value holds a variable number of codes (vPDQ: one per kept frame). The store keeps
+    # to_blob(value) and indexes index_codes(blob); matching is the type's own.
+    variable: ClassVar[bool] = False
     default_threshold: ClassVar[int] = 0  # inclusive Hamming distance (exact types: 0)
     options: ClassVar[frozenset[str]] = frozenset()  # HashOptions flags this type implements
     description: ClassVar[str] = ""
@@ -127,7 +133,26 @@ class SignalType:
         return int(np.unpackbits(np.frombuffer(bytes.fromhex(a), np.uint8) ^
                                  np.frombuffer(bytes.fromhex(b), np.uint8)).sum())
 
+    # -- storage -------------------------------------------------------------------------
+    def to_blob(self, value: str) -> bytes:
+        """A parsed value as the store keeps it."""
+        return bytes.fromhex(value)
+
+    def from_blob(self, blob: bytes) -> str:
+        """The inverse of to_blob."""
+        return bytes(blob).hex()
+
+    def index_codes(self, blob: bytes) -> np.ndarray:
+        """The (k, code_bytes) uint8 codes the store indexes for one entry."""
+        return np.frombuffer(blob, np.uint8).reshape(-1, self.code_bytes)
+
     # -- computing -----------------------------------------------------------------------
+    def compute_video(self, source: Any, options: HashOptions, on_open: Any = None) -> dict[str, Any]:
+        """Video types: {"hash": ..., ...} of the video file in `source`; on_open(seconds)
+        is called with the declared duration once the video is open (workers extend the
+        file's time limit by it)."""
+        raise NotImplementedError(f"{self.name} is not computed from videos")
+
     def compute(self, context: ImageContext) -> dict[str, Any]:
         """Image types: {"hash": hex, ...} of the decoded picture."""
         raise NotImplementedError(f"{self.name} is not computed from images")
