@@ -234,15 +234,23 @@ class Hasher:
         else:  # a file object already read through for its exact hashes, too large to have kept
             raise InputTooLargeError(f"{content.size if content else '?'} bytes exceeds the byte cap of "
                                      f"{self.limits.max_bytes}; pass a path to hash a larger video")
-        values = {s.name: s.compute_video(video_source, self.options, on_open) for s in from_video}
-        first = next(iter(values.values()))
-        width, height, frames = first.get("width"), first.get("height"), first.get("decoded_frames", 1)
-        mode = None
-        if from_image and family in ("GIF", "WEBP"):
+        animation = family in ("GIF", "WEBP")
+        values: dict[str, dict[str, Any]] = {}
+        width = height = mode = None
+        frames = 1
+        if animation and from_image:  # the first frame, as for any image; the video hashes are extra
             decoded = decode(video_source, self.limits, exif_transpose=self.exif_transpose)
-            context = ImageContext(decoded, self.options)
-            values.update({s.name: s.compute(context) for s in from_image})
-            mode = decoded.mode
+            values.update({s.name: s.compute(ImageContext(decoded, self.options)) for s in from_image})
+            (width, height), mode, frames = decoded.size, decoded.mode, decoded.frame_count
+        try:
+            for s in from_video:
+                values[s.name] = s.compute_video(video_source, self.options, on_open)
+        except ImageError:
+            if not values:
+                raise
+        video = next((values[s.name] for s in from_video if s.name in values), None)
+        if video is not None:
+            width, height, frames = video.get("width"), video.get("height"), video.get("decoded_frames", 1)
         hashes = {name: values[name]["hash"] if name in values else digests[name]
                   for name in self.algorithms if name in values or name in digests}
         return HashResult(hashes=hashes, width=width, height=height, format=family, mode=mode,

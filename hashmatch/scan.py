@@ -322,6 +322,10 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
         "settings": {"algorithms": list(matcher.algorithms), "pdq_mode": store.pdq_mode,
                      "thresholds": matcher.thresholds, "pdq_quality_gate": matcher.config.pdq_quality_gate,
                      "dihedral": matcher.config.dihedral, "trim_borders": matcher.config.trim_borders,
+                     **({"seconds_per_hash": matcher.config.seconds_per_hash,
+                         "video_query_percent": matcher.config.video_query_percent,
+                         "video_compared_percent": matcher.config.video_compared_percent}
+                        if any(signals.get(a).content == "video" for a in matcher.algorithms) else {}),
                      **{k: v for k, v in asdict(options).items()}},
         "counts": counts,
     }

@@ -154,3 +154,29 @@ def test_client_interrupted_then_resumed_on_the_cluster(tree, cluster, local_row
                    executor=DaskExecutor(cluster, shard_size=6))
     assert rows_of(report) == local_rows
     assert summary.resumed >= 25
+
+
+def test_dask_scan_of_videos_equals_local_scan(tmp_path, cluster):
+    """Videos on a Dask cluster: vPDQ plus exact hashes per video, images beside them,
+    the same rows (matches and their video evidence included) as a local scan."""
+    pytest.importorskip("av")
+    from hashmatch.lists import ParsedList
+    from hashmatch.video import synthetic
+
+    data = tmp_path / "data"
+    data.mkdir()
+    listed = synthetic.video(21, seconds=5, fps=20, size=(192, 144))
+    (data / "copy.mp4").write_bytes(synthetic.transformed("half_size", listed))
+    (data / "other.mkv").write_bytes(synthetic.video(22, seconds=4, fps=20, size=(160, 120), codec="vp9",
+                                                     container="mkv"))
+    (data / "cut.mp4").write_bytes(listed[:3000])
+    (data / "photo.jpg").write_bytes(encode(make_rgb(160, 120, seed=5), "JPEG", quality=85))
+    parsed = ParsedList.from_hashes("vpdq", [Hasher(("vpdq",)).hash(listed).hashes["vpdq"]])
+    store = Store.create(tmp_path / "store").import_list(parsed, name="videos", version="1")
+    matcher = Matcher(store, algorithms=("vpdq", "pdq"))
+    scan([str(data)], matcher, str(tmp_path / "local.jsonl"), ScanOptions(workers=2))
+    scan([str(data)], matcher, str(tmp_path / "dask.jsonl"), ScanOptions(), executor=DaskExecutor(cluster))
+    local = rows_of(tmp_path / "local.jsonl")
+    assert rows_of(tmp_path / "dask.jsonl") == local
+    statuses = {Path(p).name: v[0] for p, v in local.items()}
+    assert statuses == {"copy.mp4": "match", "other.mkv": "no_match", "cut.mp4": "error", "photo.jpg": "no_match"}

@@ -88,7 +88,8 @@ def test_meta_sample_hashes(samples: list[Path], name: str) -> None:
     assert [g.number for g in video.frames] == [r.number for r in reference]
 
 
-@pytest.mark.parametrize("codec,container", [("libx264", "mp4"), ("libvpx-vp9", "webm"), ("mpeg4", "avi")])
+@pytest.mark.parametrize("codec,container", [("libx264", "mp4"), ("libx265", "mp4"), ("libvpx-vp9", "webm"),
+                                             ("vp8", "webm"), ("av1", "mkv"), ("mpeg4", "avi"), ("libx264", "mov")])
 def test_against_meta_vpdq_package(vpdq_package: None, tmp_path: Path, codec: str, container: str) -> None:
     """Generated videos at one hash per second: the package's frames (count, timestamps)
     and, frame by frame, Meta's rule; and bit-exact on most frames."""
@@ -102,7 +103,8 @@ def test_against_meta_vpdq_package(vpdq_package: None, tmp_path: Path, codec: st
         if frame.quality >= 50 and quality >= 50:
             assert _distance(frame.hash, code) < 31
     exact = sum(frame.hash == code for frame, (code, _, _) in zip(ours, theirs))
-    assert exact >= len(ours) // 2, f"{exact} of {len(ours)} frames bit-exact"
+    # Measured: every frame bit-exact for all seven (PyAV's FFmpeg 8 beside Debian's 5.1).
+    assert exact >= 0.9 * len(ours), f"{exact} of {len(ours)} frames bit-exact"
 
 
 # -- serialisations -------------------------------------------------------------------------
@@ -218,3 +220,26 @@ def test_store_changes_keep_frames_consistent(video_store: tuple[Path, dict[str,
     assert Store.open(video_store[0]).export(tmp_path / "out.jsonl", "jsonl") == 3
     entries = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert {e["hash"] for e in entries} == {e.hash for e in store.iter_entries()}
+
+
+def test_meta_frame_files_written_and_imported(samples: list[Path], tmp_path: Path) -> None:
+    """`hash --vpdq-frames` writes Meta's per-frame text: for the one sample whose frames
+    are all bit-exact, byte for byte Meta's file; `list import --format vpdq-txt` reads
+    Meta's files as one entry each, named after the file."""
+    from click.testing import CliRunner
+
+    from hashmatch.cli import main
+    from hashmatch.lists import read_list
+
+    video = VPDQ_REFERENCE / "tmk" / "sample-videos" / "test-padded-dimensions.mp4"
+    done = CliRunner().invoke(main, ["hash", "-a", "vpdq", "--seconds-per-hash", "0", "--vpdq-frames",
+                                     str(tmp_path / "frames"), str(video)])
+    assert done.exit_code == 0, done.output
+    written = tmp_path / "frames" / "test-padded-dimensions.txt"
+    meta = VPDQ_REFERENCE / "vpdq" / "sample-hashes" / "test-padded-dimensions.txt"
+    assert written.read_text() == meta.read_text()
+    assert written.stat().st_mode & 0o777 == 0o600
+    parsed = read_list(meta, format="vpdq-txt")
+    assert parsed.entry_ids == ["test-padded-dimensions"] and parsed.algorithms == ["vpdq"]
+    assert vpdq.parse(parsed.hashes[0]) == [vpdq.Frame(f.hash, f.quality, f.timestamp, i)
+                                            for i, f in enumerate(vpdq.parse(meta.read_text()))]

@@ -178,3 +178,24 @@ def test_cli_hash_import_lookup_scan(tmp_path: Path) -> None:
     exported = _cli("list", "export", "-s", str(store), "--format", "csv", "-o", str(tmp_path / "out.csv"))
     assert exported.returncode == 0, exported.stderr
     assert read_list(tmp_path / "out.csv").hashes == read_list(tmp_path / "list.jsonl").hashes
+
+
+def test_evaluate_video_command(tmp_path: Path) -> None:
+    """`hashmatch evaluate --video`: transformed copies found, unrelated pairs apart; the
+    percentages are checked by the measure module's own brute force, so here the outcome."""
+    done = _cli("evaluate", "--video", "--generate", "2", "--transforms", "half_size,grey,letterbox",
+                "-o", str(tmp_path / "eval"), "-q")
+    assert done.returncode == 0, done.stderr
+    records = json.loads((tmp_path / "eval" / "results.json").read_text())
+    by_name = {r["transform"]: r for r in records}
+    assert all(by_name[name]["recall"] == 1.0 for name in ("half_size", "grey", "letterbox"))
+    assert by_name["(unrelated pairs)"]["false_matches"] == 0 and by_name["(unrelated pairs)"]["videos"] == 2
+
+
+def test_bench_video_rows() -> None:
+    from hashmatch.video.measure import bench_video
+
+    rows = bench_video(seconds=2, rounds=1, compare=True)
+    ours = [r for r in rows if r["impl"] == "hashmatch"]
+    assert [r["clip"] for r in ours] == ["720p", "1080p"]
+    assert all(r["frames_per_s"] > 0 and r["realtime"] > 0 for r in ours)

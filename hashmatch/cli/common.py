@@ -75,7 +75,8 @@ def limit_options(command: Callable) -> Callable:
                      show_default=True,
                      help="Longest video decoded (declared or decoded; a longer one is 'too_long')."),
         click.option("--animated-as-video", is_flag=True,
-                     help="Also hash animated GIF and WebP files as video (vPDQ), beside their first frame."),
+                     help="Also hash animated GIFs as video (vPDQ), beside their first frame. (FFmpeg does not "
+                          "decode animated WebP.)"),
     ]):
         command = option(command)
     return command
@@ -83,7 +84,7 @@ def limit_options(command: Callable) -> Callable:
 
 def decode_limits(max_bytes: int, max_pixels: int, no_verify_jpeg: bool, max_video_seconds: float = 4 * 3600.0,
                   animated_as_video: bool = False) -> DecodeLimits:
-    videos = DecodeLimits.video_formats | ({"GIF", "WEBP"} if animated_as_video else set())
+    videos = DecodeLimits.video_formats | ({"GIF"} if animated_as_video else set())
     return DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels, verify_jpeg=not no_verify_jpeg,
                         max_video_seconds=max_video_seconds, video_formats=frozenset(videos))
 

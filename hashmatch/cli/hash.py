@@ -53,6 +53,24 @@ def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
     return row
 
 
+def _write_frame_file(folder: str, path: str, value: str) -> None:
+    """Meta's per-frame text of one video, as FOLDER/<file name without extension>.txt
+    (-2, -3... when two videos share a name)."""
+    import os
+
+    from ..files import make_private_dirs
+    from ..video.vpdq import parse, to_frame_file
+
+    make_private_dirs(folder)
+    stem = os.path.splitext(os.path.basename(path))[0] or "video"
+    target, n = os.path.join(folder, f"{stem}.txt"), 1
+    while os.path.exists(target):
+        n += 1
+        target = os.path.join(folder, f"{stem}-{n}.txt")
+    with atomic_write(target, "w", encoding="utf-8") as handle:
+        handle.write(to_frame_file(parse(value)))
+
+
 @click.command("hash")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-a", "--algorithm", "algorithms", multiple=True, default=("pdq",), show_default=True,
@@ -71,6 +89,9 @@ def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
               help="Hashing threads [default: the usable cores].")
 @click.option("--apply-exif-orientation", is_flag=True,
               help="Rotate by the EXIF orientation tag before hashing (the reference tools do not).")
+@click.option("--vpdq-frames", "vpdq_frames_dir", type=click.Path(file_okay=False),
+              help="Also write each video's vPDQ as Meta's per-frame text (frame,quality,hex,timestamp) to "
+                   "DIR/NAME.txt, the C++ CLI's format (0600).")
 @limit_options
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=None,
               help="Hash in worker processes, stopping a file after this many seconds (a typed 'timeout' record); "
@@ -78,8 +99,8 @@ def _csv_row(record: dict[str, Any], hasher: Hasher) -> dict[str, Any]:
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
               show_default=True, help="With --timeout: address-space limit per worker, MiB (0: none).")
 def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_format, output, workers,
-                 apply_exif_orientation, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash, max_video_seconds,
-                 animated_as_video, timeout_s, memory_limit_mb) -> None:
+                 apply_exif_orientation, vpdq_frames_dir, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash,
+                 max_video_seconds, animated_as_video, timeout_s, memory_limit_mb) -> None:
     """Hash image and video files, and every file under folders (recursively).
 
     One record per file: the path and each requested hash under its algorithm name, or
@@ -126,6 +147,8 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
         for record in records:
             total += 1
             failed += "error" in record
+            if vpdq_frames_dir and isinstance(record.get("vpdq"), str):
+                _write_frame_file(vpdq_frames_dir, record["path"], record["vpdq"])
             if writer:
                 writer.writerow(_csv_row(record, hasher))
             else:

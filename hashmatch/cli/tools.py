@@ -3,6 +3,7 @@ bench` (throughput on this machine): the measuring commands."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -32,9 +33,11 @@ from .common import SetupError
 @click.option("-w", "--workers", type=click.IntRange(min=1), default=None, help="Processes [default: cores].")
 @click.option("--no-plots", is_flag=True,
               help="Skip the PNG plots (they need matplotlib: pip install 'hashmatch[plot]').")
+@click.option("--video", is_flag=True,
+              help="Evaluate vPDQ on --generate N generated videos and the video transforms instead of images.")
 @click.option("-q", "--quiet", is_flag=True)
 def evaluate_command(originals_dir, output, generate, seed, transform_names, algorithm_names, setting_names,
-                     target_fmr, workers, no_plots, quiet) -> None:
+                     target_fmr, workers, no_plots, video, quiet) -> None:
     """Measure how many transformed copies each hash setting still finds, and at what
     false-match rate, on ORIGINALS_DIR (benign images) and/or --generate N scenes.
 
@@ -44,6 +47,10 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, alg
     """
     from ..evaluate import evaluate, list_originals, table, write_outputs
     from ..transforms import BUILTIN, DEFAULT
+
+    if video:
+        _evaluate_video(output, generate, seed, transform_names, quiet)
+        return
 
     names = {"default": list(DEFAULT), "all": list(BUILTIN)}.get(transform_names) or \
         [n.strip() for n in transform_names.split(",") if n.strip()]
@@ -81,6 +88,27 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, alg
     click.echo(f"{result.originals} originals x {len(names)} transforms; wrote {', '.join(written)}", err=True)
 
 
+def _evaluate_video(output: str, generate: int, seed: int, transform_names: str, quiet: bool) -> None:
+    from ..files import make_private_dirs
+    from ..video import synthetic
+    from ..video.measure import evaluate_video
+
+    if not generate:
+        raise click.UsageError("--video needs --generate N (videos are generated, never read from a folder)")
+    names = list(synthetic.TRANSFORMS) if transform_names in ("default", "all") else \
+        [n.strip() for n in transform_names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in synthetic.TRANSFORMS]
+    if unknown:
+        raise click.UsageError(f"unknown video transforms {unknown}; known: {', '.join(synthetic.TRANSFORMS)}")
+    records = evaluate_video(generate, seed=seed, transforms=names,
+                             progress=None if quiet else lambda n: click.echo(".", nl=False, err=True))
+    make_private_dirs(output)
+    with atomic_write(os.path.join(output, "results.json"), "w", encoding="utf-8") as handle:
+        json.dump(records, handle, indent=1)
+    for record in records:
+        click.echo("  ".join(f"{k}={v}" for k, v in record.items()))
+
+
 @click.command("bench")
 @click.option("--sizes", default="100k,1m", show_default=True,
               help="List sizes for the matching part: 100k, 1m, 10m or numbers, comma separated.")
@@ -92,8 +120,11 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, alg
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the results as JSON (0600).")
 @click.option("--scan-files", type=click.IntRange(min=1), default=100, show_default=True,
               help="Generated 1024x768 JPEGs in the scan part.")
+@click.option("--video", is_flag=True,
+              help="Only vPDQ: 720p and 1080p generated clips on one core, frames/s and realtime factor "
+                   "(with --compare beside Meta's vpdq package, when installed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def bench_command(sizes, compare, images, plot_dir, output, scan_files, quiet) -> None:
+def bench_command(sizes, compare, images, plot_dir, output, scan_files, video, quiet) -> None:
     """Measure throughput on this machine: hashing per algorithm and image size (one
     thread and all cores, beside bare decoding), matching per engine and list size
     (build time, bytes per entry, lookups/s, recall), and a full scan's files/s."""
@@ -114,6 +145,18 @@ def bench_command(sizes, compare, images, plot_dir, output, scan_files, quiet) -
             bar.set_description_str(what)
             bar.update(1)
 
+    if video:
+        from ..video.measure import bench_video
+
+        rows = bench_video(compare=compare, step=step)
+        if bar is not None:
+            bar.close()
+        for row in rows:
+            click.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+        if output:
+            with atomic_write(output, "w", encoding="utf-8") as handle:
+                json.dump({"video": rows}, handle, indent=1)
+        return
     try:
         result = run(sizes=list_sizes, compare=compare, images=images, scan_files=scan_files, progress=step)
     except ConfigurationError as exc:

@@ -134,6 +134,7 @@ from .tat_json import _parse_tat
 from .text import _TextParser
 from .tx_csv import TxCsvParser
 from .values import _BOUNDED_DECODER, _clip, canonical_algorithm, normalise_hash
+from .vpdq_txt import _parse_vpdq_txt
 from .writer import write_list, write_rejects
 
 __all__ = ["CHUNK_BYTES", "COLUMN_NAMES", "CSV_HEADER", "ENTRY_POINT_GROUP", "FORMATS", "MAX_DOCUMENT_BYTES",
@@ -168,6 +169,7 @@ _BUILTIN_FORMATS = (
     ListFormat("jsonl", parser=_JsonlParser),
     ListFormat("tx-csv", parser=lambda builder, reader: TxCsvParser(builder, reader, ",")),
     ListFormat("tat-json", read_document=_parse_tat),
+    ListFormat("vpdq-txt", read_document=_parse_vpdq_txt),
 )
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -14,7 +14,7 @@ from .. import signals
 from ..errors import ConfigurationError
 
 #: Formats read_list() understands; detect_format() returns one of them.
-FORMATS = ("text", "csv", "tsv", "jsonl", "tx-csv", "tat-json")
+FORMATS = ("text", "csv", "tsv", "jsonl", "tx-csv", "tat-json", "vpdq-txt")
 #: Formats write_list() writes.
 WRITE_FORMATS = ("text", "csv", "jsonl")
 
