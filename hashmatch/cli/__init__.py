@@ -13,6 +13,7 @@ from .hash import hash_command
 from .lists import list_group
 from .lookup import lookup
 from .scan import scan_command
+from .serve import serve_command, token_group
 from .tools import bench_command, evaluate_command
 
 # The CLI refuses oversized images with its own typed error; Pillow's warning about the
@@ -23,10 +24,12 @@ warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hashmatch")
 def main() -> None:
-    """Find known images by perceptual hash (PDQ, pHash, dHash, aHash) and exact hash."""
+    """Find known images and videos by perceptual hash (PDQ, pHash, dHash, aHash, vPDQ) and
+    exact hash."""
 
 
-for command in (hash_command, list_group, lookup, scan_command, evaluate_command, bench_command):
+for command in (hash_command, list_group, lookup, scan_command, evaluate_command, bench_command, serve_command,
+                token_group):
     main.add_command(command)
 
 __all__ = ["SetupError", "main"]

@@ -1,0 +1,9 @@
+"""`hashmatch serve` (the optional extra ``hashmatch[serve]``): the upload-scanning
+service platforms deploy.
+
+    app.py      the HTTP interface (Starlette): routes, auth, body cap, backpressure, audit
+    live.py     the matcher over a live store: background load, atomic swaps
+    tokens.py   bearer tokens: the token file (hashed secrets), scopes, checking
+    metrics.py  Prometheus metrics
+    openapi.py  the OpenAPI description of every endpoint
+"""

@@ -1,0 +1,326 @@
+"""The HTTP interface of `hashmatch serve` (Starlette): routes, authentication, the body
+cap, backpressure, per-request audit lines and metrics. The endpoints and their JSON are
+fixed in openapi.py, which /openapi.json serves.
+
+Uploads are read (up to the body cap: 413 beyond), queued (at most `max_pending` at once:
+503 with Retry-After beyond, so neither memory nor latency grows without bound), hashed
+in the isolated workers (a poison upload costs its own typed 422 and a replaced worker)
+and matched in this process on the generation current when the request started; the
+answer is the row `hashmatch scan` writes for the same file. Precomputed hashes are
+matched in the event loop (a lookup is sub-millisecond), video values in a thread.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import anyio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import signals
+from ..errors import ConfigurationError, HashmatchError, ListFormatError
+from ..files import append_jsonl
+from ..scan import _row
+from . import tokens as token_store
+from .live import LiveMatcher
+from .metrics import Metrics
+from .openapi import OPENAPI
+
+_log = logging.getLogger("hashmatch.service")
+#: Largest number of precomputed queries in one /v1/lookup request.
+MAX_BATCH = 10_000
+
+
+@dataclass
+class ServiceOptions:
+    max_body: int = 256 << 20  # bytes of one upload (413 beyond)
+    max_pending: int = 8  # uploads waiting for or in a worker (503 beyond)
+    audit_log: str | None = None  # default: STORE/audit.jsonl
+    tokens: list[token_store.Token] | None = None  # None: no authentication (tests, loopback-only setups)
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.headers = status, code, headers or {}
+
+
+def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Starlette:
+    options = options or ServiceOptions()
+    metrics = Metrics()
+    metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0)
+    previous = live.on_swap
+
+    def swapped(matcher: Any) -> None:
+        metrics.store_loaded(matcher)
+        if live.swaps:
+            metrics.swaps.inc()
+        if previous is not None:
+            previous(matcher)
+
+    live.on_swap = swapped
+    if live.current is not None:
+        metrics.store_loaded(live.current)
+    pending = 0
+    limiter = anyio.CapacityLimiter(max(1, options.max_pending))
+    audit_path = options.audit_log or os.path.join(live.store_path, "audit.jsonl")
+
+    def endpoint(name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            request_id = uuid.uuid4().hex
+            context: dict[str, Any] = {"request_id": request_id, "token": None}
+            outcome = "error"
+            try:
+                if scope is not None and options.tokens is not None:
+                    token = token_store.check(options.tokens, request.headers.get("authorization"))
+                    if token is None:
+                        raise _Reject(401, "unauthorized", "a valid bearer token is required",
+                                      {"WWW-Authenticate": "Bearer"})
+                    if scope not in token.scopes:
+                        raise _Reject(403, "forbidden", f"this token lacks the {scope!r} scope")
+                    context["token"] = token.name
+                response = await handler(request, live.current, context)
+                outcome = context.get("outcome", "ok")
+            except _Reject as exc:
+                outcome = exc.code
+                response = JSONResponse({"error": {"code": exc.code, "message": str(exc)}, "request_id": request_id},
+                                        exc.status, headers=exc.headers)
+            response.headers["X-Request-Id"] = request_id
+            metrics.requests.labels(name, outcome).inc()
+            metrics.latency.labels(name, outcome).observe(time.perf_counter() - started)
+            return response
+        return run
+
+    def require_ready(matcher: Any) -> Any:
+        if matcher is None or live.isolated is None:
+            raise _Reject(503, "not_ready", "the store is still loading", {"Retry-After": "1"})
+        return matcher
+
+    def audit(context: dict, endpoint_name: str, matcher: Any, status: str, matches: list[dict]) -> None:
+        lists = sorted({(m["list_name"], m["list_version"]) for m in matches})
+        append_jsonl(audit_path, {
+            "event": "service_match", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "request_id": context["request_id"], "token": context["token"], "endpoint": endpoint_name,
+            "status": status, "matches": len(matches), "store_generation": matcher.store.generation,
+            "lists": [{"name": n, "version": v} for n, v in lists]})
+        for m in matches:
+            metrics.matches.labels(m["list_name"], m.get("category") or "").inc()
+
+    # -- match an upload -------------------------------------------------------------------------
+    async def match(request: Request, matcher: Any, context: dict) -> Response:
+        nonlocal pending
+        matcher = require_ready(matcher)
+        body, filename = await _upload(request, options.max_body)
+        if pending >= options.max_pending:
+            raise _Reject(503, "busy", "every hashing worker is busy and the queue is full", {"Retry-After": "1"})
+        pending += 1
+        metrics.queue_depth.set(pending)
+        try:
+            row = await anyio.to_thread.run_sync(_hash_and_match, live, matcher, body, filename, limiter=limiter)
+        finally:
+            pending -= 1
+            metrics.queue_depth.set(pending)
+        row["request_id"] = context["request_id"]
+        # An upload that did not decode is a typed 4xx, unless its exact hashes matched: a
+        # match is never hidden behind an error status.
+        problem = row.get("error") or (row.get("decode_error") if row["status"] != "match" else None)
+        if problem is not None:
+            context["outcome"] = problem["code"]
+            if row["status"] != "error":
+                await anyio.to_thread.run_sync(audit, context, "match", matcher, row["status"], row["matches"])
+            return JSONResponse(row, 413 if problem["code"] == "too_large" else 422)
+        context["outcome"] = row["status"]
+        await anyio.to_thread.run_sync(audit, context, "match", matcher, row["status"], row["matches"])
+        return JSONResponse(row)
+
+    # -- match precomputed hashes ----------------------------------------------------------------
+    async def lookup(request: Request, matcher: Any, context: dict) -> Response:
+        matcher = require_ready(matcher)
+        payload = await _json(request, options.max_body)
+        batch = isinstance(payload, list)
+        queries = payload if batch else [payload]
+        if not queries or len(queries) > MAX_BATCH or not all(isinstance(q, dict) for q in queries):
+            raise _Reject(400, "bad_request", f'expected {{"hashes": {{ALGORITHM: HASH}}}} or a list of 1 to '
+                                              f"{MAX_BATCH} such objects")
+        video = any(signals.find(a) is not None and signals.get(a).variable
+                    for q in queries for a in (q.get("hashes") or {}))
+        results = await (anyio.to_thread.run_sync(_lookup_all, matcher, queries) if video
+                         else _immediate(_lookup_all(matcher, queries)))
+        matched = [m for r in results for m in r.get("matches", [])]
+        status = "match" if matched else "no_match"
+        context["outcome"] = status
+        audit(context, "lookup", matcher, status, matched)
+        body = {"results": results} if batch else results[0]
+        return JSONResponse({**body, "request_id": context["request_id"]})
+
+    # -- the store -------------------------------------------------------------------------------
+    async def lists(request: Request, matcher: Any, context: dict) -> Response:
+        matcher = require_ready(matcher)
+        store = matcher.store
+        return JSONResponse({"generation": store.generation, "pdq_mode": store.pdq_mode, "lists": [
+            {"name": i.name, "version": i.version, "entries": i.entries, "disabled": i.disabled,
+             "imported_at": i.imported_at, "source_format": i.source_format} for i in store.lists()]})
+
+    def set_disabled(disabled: bool):
+        async def change(request: Request, matcher: Any, context: dict) -> Response:
+            matcher = require_ready(matcher)
+            try:
+                entry = int(request.path_params["entry"])
+            except ValueError:
+                raise _Reject(400, "bad_request", "entry ids are integers") from None
+            payload = await _json(request, 1 << 16) if await request.body() else {}
+            reason = payload.get("reason") if isinstance(payload, dict) else None
+            try:
+                store = await anyio.to_thread.run_sync(
+                    lambda: matcher.store.set_disabled([entry], disabled, f"{reason or 'via the service'} "
+                                                                          f"(token {context['token']})"))
+            except HashmatchError as exc:
+                raise _Reject(404 if "no entries" in str(exc) else 409, exc.code, str(exc)) from None
+            await anyio.to_thread.run_sync(live.refresh)
+            return JSONResponse({"entry": entry, "disabled": disabled, "generation": store.generation})
+        return change
+
+    async def import_list(request: Request, matcher: Any, context: dict) -> Response:
+        require_ready(matcher)
+        name = request.path_params["name"]
+        body, _ = await _upload(request, options.max_body)
+        fmt, version = request.query_params.get("format"), request.query_params.get("version")
+
+        def run() -> dict[str, Any]:
+            from ..cli.common import import_list_file
+            from ..store import Store
+
+            with tempfile.TemporaryDirectory(prefix="hashmatch-import-") as folder:
+                path = os.path.join(folder, "list")
+                with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+                    handle.write(body)
+                store, parsed, _, got_version = import_list_file(Store.open(live.store_path), path, name=name,
+                                                                 version=version, format=fmt)
+            live.refresh()
+            return {"list": name, "version": got_version, "entries": len(parsed), "generation": store.generation}
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(run))
+        except (ListFormatError, ConfigurationError, HashmatchError) as exc:
+            raise _Reject(400, getattr(exc, "code", "bad_request"), str(exc)) from None
+
+    # -- operations ------------------------------------------------------------------------------
+    async def healthz(request: Request, matcher: Any, context: dict) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request, matcher: Any, context: dict) -> Response:
+        if matcher is None or live.isolated is None:
+            context["outcome"] = "not_ready"
+            return JSONResponse({"status": "loading", "error": live.load_error}, 503)
+        matcher.match_record({}, algorithms=[])  # the matcher answers (an empty query)
+        return JSONResponse({"status": "ready", "generation": matcher.store.generation})
+
+    async def metrics_text(request: Request, matcher: Any, context: dict) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(request: Request, matcher: Any, context: dict) -> Response:
+        return JSONResponse(OPENAPI)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        live.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(live.stop)
+
+    routes = [
+        Route("/healthz", endpoint("healthz", None, healthz), methods=["GET"]),
+        Route("/readyz", endpoint("readyz", None, readyz), methods=["GET"]),
+        Route("/metrics", endpoint("metrics", None, metrics_text), methods=["GET"]),
+        Route("/openapi.json", endpoint("openapi", None, openapi), methods=["GET"]),
+        Route("/v1/match", endpoint("match", "match", match), methods=["POST"]),
+        Route("/v1/lookup", endpoint("lookup", "match", lookup), methods=["POST"]),
+        Route("/v1/lists", endpoint("lists", "match", lists), methods=["GET"]),
+        Route("/v1/lists/{name}", endpoint("import", "admin", import_list), methods=["PUT"]),
+        Route("/v1/entries/{entry}/disable", endpoint("disable", "admin", set_disabled(True)), methods=["POST"]),
+        Route("/v1/entries/{entry}/enable", endpoint("enable", "admin", set_disabled(False)), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.live, app.state.metrics = live, metrics
+    return app
+
+
+async def _immediate(value: Any) -> Any:
+    return value
+
+
+def _hash_and_match(live: LiveMatcher, matcher: Any, body: bytes, filename: str) -> dict[str, Any]:
+    assert live.isolated is not None
+    record = live.isolated.run(body)
+    return _row(filename, record, matcher)
+
+
+def _lookup_all(matcher: Any, queries: list[dict]) -> list[dict[str, Any]]:
+    results = []
+    for query in queries:
+        hashes = query.get("hashes")
+        if not isinstance(hashes, dict) or not hashes or not all(isinstance(v, str) for v in hashes.values()):
+            results.append({"error": {"code": "bad_request", "message": 'expected "hashes": {ALGORITHM: HASH}'}})
+            continue
+        fields = {k: v for k, v in query.items() if k != "hashes"}
+        try:
+            results.append(matcher.match_record({**fields, **hashes}, algorithms=list(hashes)).to_dict())
+        except ConfigurationError as exc:
+            results.append({"error": {"code": "bad_request", "message": str(exc)}})
+    return results
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise _Reject(413, "too_large", f"the body of {declared} bytes exceeds the cap of {cap}")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > cap:
+            raise _Reject(413, "too_large", f"the body exceeds the cap of {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
+    """The upload: the raw body, or the multipart field `file`; and a name for the row."""
+    body = await _read_capped(request, cap)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        if not body:
+            raise _Reject(400, "bad_request", "the upload is the request body (or the multipart field 'file')")
+        return body, "upload"
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise _Reject(400, "bad_request", "the multipart body has no file field 'file'")
+    data = await upload.read()
+    return data, os.path.basename(upload.filename or "upload")
+
+
+async def _json(request: Request, cap: int) -> Any:
+    import json
+
+    body = await _read_capped(request, cap)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise _Reject(400, "bad_request", "the body is not JSON") from None
+
+
+__all__ = ["ServiceOptions", "create_app"]

@@ -1,0 +1,39 @@
+"""The service's Prometheus metrics, in a registry of their own (one per app): requests
+and latency by endpoint and outcome, matches by list and category, worker restarts,
+queue depth, store generation and entries, swaps."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Latency buckets (s): lookups take well under a millisecond, video uploads seconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("hashmatch_requests", "Requests by endpoint and outcome", ["endpoint", "outcome"],
+                                registry=r)
+        self.latency = Histogram("hashmatch_request_seconds", "Request latency by endpoint and outcome",
+                                 ["endpoint", "outcome"], buckets=BUCKETS, registry=r)
+        self.matches = Counter("hashmatch_matches", "Matches reported, by list and category", ["list", "category"],
+                               registry=r)
+        self.queue_depth = Gauge("hashmatch_queue_depth", "Uploads waiting for or in a hashing worker", registry=r)
+        self.worker_restarts = Gauge("hashmatch_worker_restarts", "Hashing workers replaced after a failure",
+                                     registry=r)
+        self.generation = Gauge("hashmatch_store_generation", "Store generation being matched", registry=r)
+        self.entries = Gauge("hashmatch_store_entries", "Active entries by algorithm", ["algorithm"], registry=r)
+        self.swaps = Counter("hashmatch_store_swaps", "Store generations swapped in while serving", registry=r)
+
+    def bind(self, restarts: Callable[[], float]) -> None:
+        """Read the worker restarts at scrape time (they live in the hashing pool)."""
+        self.worker_restarts.set_function(restarts)
+
+    def store_loaded(self, matcher: Any) -> None:
+        manifest = matcher.store.manifest
+        self.generation.set(manifest.generation)
+        for algorithm, count in manifest.counts.items():
+            self.entries.labels(algorithm).set(count.get("active", 0))

@@ -1,0 +1,79 @@
+"""The OpenAPI 3.1 description of the service's interface (served at /openapi.json). The
+match and lookup interfaces are fixed by issue 14; clients may rely on them."""
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+    "code": {"type": "string"}, "message": {"type": "string"}}}, "request_id": {"type": "string"}}}
+_ROW = {"type": "object", "description": "The row `hashmatch scan` writes for the file: path, size, sha256, "
+        "status (match, no_match, low_quality, error), hashes, the fields signal types add, image/video facts, "
+        "decode_error, matches (with their evidence), or error; plus request_id.",
+        "properties": {"status": {"enum": ["match", "no_match", "low_quality", "error"]},
+                       "matches": {"type": "array", "items": {"type": "object"}},
+                       "hashes": {"type": "object"}, "request_id": {"type": "string"}}}
+_QUERY = {"type": "object", "required": ["hashes"], "properties": {
+    "hashes": {"type": "object", "additionalProperties": {"type": "string"},
+               "description": "ALGORITHM -> hash, e.g. {\"pdq\": \"<64 hex>\"}; vpdq: its signal string"},
+}, "additionalProperties": True, "description": "Other keys are the fields `hashmatch hash` records carry "
+                                                "(pdq_quality, pdq_dihedral...)"}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {str(code): _answer(text, _ERROR) for code, text in (
+    (400, "malformed request"), (401, "no or wrong token"), (403, "the token lacks the scope"),
+    (413, "body over the cap"), (503, "queue full or store loading (Retry-After)"))}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "hashmatch", "version": "1", "description": "Match uploads and precomputed hashes against "
+             "the hash lists of a hashmatch store."},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/v1/match": {"post": {
+            "summary": "Hash an upload in an isolated worker and match it",
+            "security": _BEARER, "x-scope": "match",
+            "requestBody": {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "file": {"type": "string", "format": "binary"}}}}}},
+            "responses": {"200": _answer("the scan row", _ROW),
+                          "422": _answer("the upload could not be hashed: the row with its typed error", _ROW),
+                          **_ERRORS}}},
+        "/v1/lookup": {"post": {
+            "summary": "Match precomputed hashes: one query or a list of up to 10,000",
+            "security": _BEARER, "x-scope": "match",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [_QUERY, {"type": "array", "items": _QUERY}]}}}},
+            "responses": {"200": _answer("a MatchResult (or {\"results\": [...]} for a list)", {"type": "object"}),
+                          **_ERRORS}}},
+        "/v1/lists": {"get": {
+            "summary": "The store's lists with versions and counts", "security": _BEARER, "x-scope": "match",
+            "responses": {"200": _answer("generation, pdq_mode, lists", {"type": "object"}), **_ERRORS}}},
+        "/v1/lists/{name}": {"put": {
+            "summary": "Import (or replace) list NAME from the body, a list file in any format hashmatch reads",
+            "security": _BEARER, "x-scope": "admin",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "format", "in": "query", "schema": {"type": "string"}},
+                           {"name": "version", "in": "query", "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
+                "type": "string", "format": "binary"}}}},
+            "responses": {"200": _answer("list, version, entries, generation", {"type": "object"}), **_ERRORS}}},
+        **{f"/v1/entries/{{entry}}/{action}": {"post": {
+            "summary": f"{action.capitalize()} one entry (false positives: disabled entries never match)",
+            "security": _BEARER, "x-scope": "admin",
+            "parameters": [{"name": "entry", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+            "responses": {"200": _answer("entry, disabled, generation", {"type": "object"}),
+                          "404": _answer("no such entry", _ERROR), **_ERRORS}}} for action in ("disable", "enable")},
+        "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "The store is loaded and matching",
+                            "responses": {"200": {"description": "ready"}, "503": {"description": "loading"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}}}},
+    },
+}
