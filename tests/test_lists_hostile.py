@@ -315,6 +315,7 @@ def _seeds(r: random.Random) -> dict[str, str]:
             {"hash_digest": h(), "algorithm": "PDQ", "ideology": "x", "file_type": "jpg", "id": 1,
              "created_on": "2024-01-01T00:00:00Z", "deleted": False},
             {"hash_digest": h(32), "algorithm": "MD5", "deleted": True}]}, indent=1),
+        "vpdq-txt": "".join(f"{i},{r.randrange(101)},{h()},{i / 30:.3f}\n" for i in range(5)),
     }
 
 
