@@ -124,6 +124,7 @@ def test_match_answers_equal_scan_rows(setup: dict) -> None:
             assert got.pop("path") == path and len(got.pop("request_id")) == 32
             want = {k: v for k, v in row.items() if k != "path"}
             assert got == want, name
+    time.sleep(1)  # the audit writer syncs in batches (service/audit.py FLUSH_S)
     audit = [json.loads(line) for line in (setup["store"] / "audit.jsonl").read_text().splitlines()]
     served = [a for a in audit if a.get("event") == "service_match"]
     assert served and all(a["token"] == "client" and "hashes" not in a for a in served)

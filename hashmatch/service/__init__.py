@@ -3,6 +3,7 @@ service platforms deploy.
 
     app.py      the HTTP interface (Starlette): routes, auth, body cap, backpressure, audit
     live.py     the matcher over a live store: background load, atomic swaps
+    audit.py    the audit log, written in batches by a background thread
     tokens.py   bearer tokens: the token file (hashed secrets), scopes, checking
     metrics.py  Prometheus metrics
     openapi.py  the OpenAPI description of every endpoint

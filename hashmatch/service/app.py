@@ -29,9 +29,9 @@ from starlette.routing import Route
 
 from .. import signals
 from ..errors import ConfigurationError, HashmatchError, ListFormatError
-from ..files import append_jsonl
 from ..scan import _row
 from . import tokens as token_store
+from .audit import AuditLog
 from .live import LiveMatcher
 from .metrics import Metrics
 from .openapi import OPENAPI
@@ -73,7 +73,7 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
         metrics.store_loaded(live.current)
     pending = 0
     limiter = anyio.CapacityLimiter(max(1, options.max_pending))
-    audit_path = options.audit_log or os.path.join(live.store_path, "audit.jsonl")
+    audit_log = AuditLog(options.audit_log or os.path.join(live.store_path, "audit.jsonl"))
 
     def endpoint(name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
         async def run(request: Request) -> Response:
@@ -109,7 +109,7 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
 
     def audit(context: dict, endpoint_name: str, matcher: Any, status: str, matches: list[dict]) -> None:
         lists = sorted({(m["list_name"], m["list_version"]) for m in matches})
-        append_jsonl(audit_path, {
+        audit_log.append({
             "event": "service_match", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "request_id": context["request_id"], "token": context["token"], "endpoint": endpoint_name,
             "status": status, "matches": len(matches), "store_generation": matcher.store.generation,
@@ -138,10 +138,10 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
         if problem is not None:
             context["outcome"] = problem["code"]
             if row["status"] != "error":
-                await anyio.to_thread.run_sync(audit, context, "match", matcher, row["status"], row["matches"])
+                audit(context, "match", matcher, row["status"], row["matches"])
             return JSONResponse(row, 413 if problem["code"] == "too_large" else 422)
         context["outcome"] = row["status"]
-        await anyio.to_thread.run_sync(audit, context, "match", matcher, row["status"], row["matches"])
+        audit(context, "match", matcher, row["status"], row["matches"])
         return JSONResponse(row)
 
     # -- match precomputed hashes ----------------------------------------------------------------
@@ -238,6 +238,7 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
             yield
         finally:
             await anyio.to_thread.run_sync(live.stop)
+            await anyio.to_thread.run_sync(audit_log.close)
 
     routes = [
         Route("/healthz", endpoint("healthz", None, healthz), methods=["GET"]),
