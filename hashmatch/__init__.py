@@ -1,10 +1,12 @@
 """hashmatch: find known images by perceptual hash (PDQ, pHash, dHash, aHash) and exact
 hash (MD5, SHA-1, SHA-256), with a Cython core bit-compatible with the reference tools.
 
-The public API is re-exported here; the compiled kernels (hashmatch._pdq,
+The public API is re-exported here (imported on first use); the compiled kernels (hashmatch._pdq,
 hashmatch._dct_hashes, hashmatch._hamming) are private.
 """
-from .decode import DEFAULT_FORMATS, DecodeLimits, sniff_format
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ConfigurationError,
     CorruptImageError,
@@ -26,27 +28,56 @@ from .errors import (
     UnsupportedFormatError,
     WorkerCrashedError,
 )
-from .hashing import (
-    ALGORITHMS,
-    DIHEDRAL_NAMES,
-    PDQ_MODES,
-    Hasher,
-    HashResult,
-    hash_image,
-    parse_algorithms,
-    pdq_from_pixels,
-)
-from .lists import ParsedList, detect_format, read_list, write_list
-from .matcher import (
-    DEFAULT_PDQ_QUALITY_GATE,
-    DEFAULT_THRESHOLDS,
-    Match,
-    MatchConfig,
-    Matcher,
-    MatchResult,
-    open_matcher,
-)
-from .store import EntryInfo, ListInfo, Store, StoreError, StoreIntegrityError
+
+# The rest of the API is imported on first use (PEP 562), so that `import hashmatch` and
+# the CLI start without numpy, Pillow, SQLite and the kernels until a command needs them.
+_LAZY = {
+    **dict.fromkeys(("DEFAULT_FORMATS", "DecodeLimits", "sniff_format"), "decode"),
+    **dict.fromkeys(("ALGORITHMS", "DIHEDRAL_NAMES", "PDQ_MODES", "Hasher", "HashResult", "hash_image",
+                     "parse_algorithms", "pdq_from_pixels"), "hashing"),
+    **dict.fromkeys(("ParsedList", "detect_format", "read_list", "write_list"), "lists"),
+    **dict.fromkeys(("DEFAULT_PDQ_QUALITY_GATE", "DEFAULT_THRESHOLDS", "Match", "MatchConfig", "Matcher",
+                     "MatchResult", "open_matcher"), "matcher"),
+    **dict.fromkeys(("EntryInfo", "ListInfo", "Store", "StoreError", "StoreIntegrityError"), "store"),
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .decode import DEFAULT_FORMATS, DecodeLimits, sniff_format
+    from .hashing import (
+        ALGORITHMS,
+        DIHEDRAL_NAMES,
+        PDQ_MODES,
+        Hasher,
+        HashResult,
+        hash_image,
+        parse_algorithms,
+        pdq_from_pixels,
+    )
+    from .lists import ParsedList, detect_format, read_list, write_list
+    from .matcher import (
+        DEFAULT_PDQ_QUALITY_GATE,
+        DEFAULT_THRESHOLDS,
+        Match,
+        MatchConfig,
+        Matcher,
+        MatchResult,
+        open_matcher,
+    )
+    from .store import EntryInfo, ListInfo, Store, StoreError, StoreIntegrityError
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hashmatch' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -14,6 +14,7 @@ import errno
 import io
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Union
 
@@ -36,14 +37,28 @@ from .errors import (
 )
 from .jpeg_check import check_jpeg
 
-try:  # HEIC/HEIF from phones: optional plugin (pip install hashmatch[heif]).
-    import pillow_heif
+_plugins_lock = threading.Lock()
+_plugins_ready = False
 
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover - depends on the environment
-    pillow_heif = None  # type: ignore[assignment]
 
-Image.init()  # register every plugin now, not racily on first use from many threads
+def _ensure_plugins() -> None:
+    """Register Pillow's plugins, and HEIF's when pillow-heif is installed (pip install
+    'hashmatch[heif]'), once, before the first decode: under a lock, not racily on first
+    use from many threads; not at import, so that commands which never decode start fast."""
+    global _plugins_ready
+    if _plugins_ready:
+        return
+    with _plugins_lock:
+        if _plugins_ready:
+            return
+        try:  # HEIC/HEIF from phones: optional plugin
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:  # pragma: no cover - depends on the environment
+            pass
+        Image.init()
+        _plugins_ready = True
 
 #: Pillow's default pixel limit (it warns above this, refuses above twice this).
 PILLOW_DEFAULT_MAX_PIXELS = 89_478_485
@@ -379,6 +394,7 @@ def _check_size(width: int, height: int, limits: DecodeLimits) -> None:
 
 
 def _decode_bytes(data: bytes, limits: DecodeLimits) -> tuple[Image.Image, str, int]:
+    _ensure_plugins()
     family = sniff_format(data)
     if family is None:
         raise UnsupportedFormatError("not a recognised image format")

@@ -327,8 +327,8 @@ class Matcher:
                         found[key] = (distance, name)
         entries = self.store.entries([store_id for _, store_id in found]) if found else {}
         matches = sorted(
-            (replace(self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id]),
-                     video=videos.get((algorithm, store_id)))
+            (self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id],
+                            videos.get((algorithm, store_id)))
              for (algorithm, store_id), (distance, variant) in found.items() if store_id in entries),
             key=lambda m: (m.distance, m.algorithm, m.store_id))
         status = "match" if matches else ("low_quality" if gated else "no_match")
@@ -341,14 +341,14 @@ class Matcher:
                            compared_percent=self.config.video_compared_percent)
 
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
-                  value: Mapping[str, Any], entry: EntryInfo) -> Match:
+                  value: Mapping[str, Any], entry: EntryInfo, video: VideoEvidence | None = None) -> Match:
         signal = signals.get(algorithm)
         threshold = 0 if signal.exact else self.thresholds[algorithm]
         return Match(algorithm=algorithm, distance=distance, threshold=threshold,
                      list_name=entry.list_name, list_version=entry.list_version, category=entry.category,
                      entry_id=entry.entry_id, store_id=store_id,
                      variant=variant if variant is not None else signal.default_variant(self.config),
-                     query_quality=signal.query_quality(value), tags=entry.tags)
+                     query_quality=signal.query_quality(value), tags=entry.tags, video=video)
 
 
 _HEX_DIGITS = frozenset("0123456789abcdef")

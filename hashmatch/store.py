@@ -119,6 +119,7 @@ class Store:
         uri = (path / manifest.database).resolve().as_uri() + "?mode=ro&immutable=1"
         self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        self._list_versions: dict[str, str] | None = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -195,13 +196,19 @@ class Store:
         wanted = [int(i) for i in ids]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
+            # No join: a generation's list versions never change, and are read once.
             rows = self._query(
-                "SELECT e.id, e.algorithm, e.hash, e.list_name, l.version, e.category, e.entry_id, e.date_added,"
-                " e.tags, e.disabled, e.disabled_reason FROM entries e JOIN lists l ON l.name = e.list_name"
-                f" WHERE e.id IN ({','.join('?' * len(chunk))})", chunk)
+                "SELECT id, algorithm, hash, list_name, category, entry_id, date_added, tags, disabled,"
+                f" disabled_reason FROM entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            versions = self._versions()
             for row in rows:
-                result[row[0]] = _entry_info(row)
+                result[row[0]] = _entry_info((*row[:4], versions.get(row[3]), *row[4:]))
         return result
+
+    def _versions(self) -> dict[str, str]:
+        if self._list_versions is None:
+            self._list_versions = dict(self._query("SELECT name, version FROM lists"))
+        return self._list_versions
 
     def blobs(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The stored values of the given entry ids, as the store keeps them (a variable

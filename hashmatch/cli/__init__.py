@@ -1,35 +1,68 @@
 """The `hashmatch` command line: click commands only, one module per command (group);
-each parses its options, calls the API, prints. common.py holds what they share."""
+each parses its options, calls the API, prints. common.py holds what they share.
+
+Commands are imported when they run (LazyGroup), so `hashmatch --help` and a command
+that needs little start without loading the whole package; the command list in --help
+comes from COMMANDS below, not from importing every module.
+"""
 from __future__ import annotations
 
 import warnings
+from importlib import import_module
+from typing import Any
 
 import click
-from PIL import Image
 
 from .. import __version__
-from .common import SetupError
-from .hash import hash_command
-from .lists import list_group
-from .lookup import lookup
-from .scan import scan_command
-from .serve import serve_command, token_group
-from .tools import bench_command, evaluate_command
 
-# The CLI refuses oversized images with its own typed error; Pillow's warning about the
-# same image would only be noise between the records.
-warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+#: name -> (module, attribute, one-line help shown by `hashmatch --help`).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "hash": ("hash", "hash_command", "Hash image and video files, and every file under folders (recursively)."),
+    "list": ("lists", "list_group", "Import, export, inspect and change the hash lists of a store."),
+    "lookup": ("lookup", "lookup", "Look hashes up: HASH arguments, or one per line on stdin."),
+    "scan": ("scan", "scan_command", "Scan files and folders (recursively) against a store or list files."),
+    "serve": ("serve", "serve_command", "Serve matching over HTTP (hashmatch[serve])."),
+    "token": ("serve", "token_group", "Bearer tokens of hashmatch serve (the file keeps only their hashes)."),
+    "evaluate": ("tools", "evaluate_command", "Measure how many transformed copies each hash setting still finds."),
+    "bench": ("tools", "bench_command", "Measure throughput on this machine."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        if module in ("hash", "scan", "tools"):
+            # Decoders refuse oversized images with their own typed error; Pillow's warning
+            # about the same image would only be noise between the records.
+            from PIL import Image
+
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        command: click.Command = getattr(import_module(f".{module}", __name__), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, _, text) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hashmatch")
 def main() -> None:
     """Find known images and videos by perceptual hash (PDQ, pHash, dHash, aHash, vPDQ) and
     exact hash."""
 
 
-for command in (hash_command, list_group, lookup, scan_command, evaluate_command, bench_command, serve_command,
-                token_group):
-    main.add_command(command)
+def __getattr__(name: str) -> Any:
+    if name == "SetupError":  # kept importable from here, as before
+        from .common import SetupError
 
-__all__ = ["SetupError", "main"]
+        return SetupError
+    raise AttributeError(name)
+
+
+__all__ = ["COMMANDS", "LazyGroup", "main"]

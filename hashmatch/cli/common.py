@@ -6,15 +6,18 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import click
 
 from ..decode import DecodeLimits
-from ..matcher import DEFAULT_PDQ_QUALITY_GATE, MatchConfig
-from ..store import Store, StoreError
+from ..signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from ..terminal import safe
-from ..video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
+from ..video import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..matcher import MatchConfig
+    from ..store import Store
 
 ENGINES = ("auto", "flat", "mih")
 
@@ -93,6 +96,8 @@ def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders
                  video_query_percent: float = DEFAULT_QUERY_PERCENT,
                  video_compared_percent: float = DEFAULT_COMPARED_PERCENT, **more: Any) -> MatchConfig:
     """The MatchConfig of the match_options values (plus any other MatchConfig field)."""
+    from ..matcher import MatchConfig
+
     return MatchConfig(thresholds=parse_thresholds(thresholds), dihedral=dihedral,
                        pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine,
                        video_query_percent=video_query_percent, video_compared_percent=video_compared_percent,
@@ -110,6 +115,8 @@ def parse_thresholds(specs) -> dict[str, int]:
 
 
 def open_store(path: str) -> Store:
+    from ..store import Store, StoreError
+
     try:
         return Store.open(path)
     except StoreError as exc:

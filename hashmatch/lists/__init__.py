@@ -105,7 +105,6 @@ import re
 import stat
 import threading
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from ..errors import ConfigurationError, ListFormatError
@@ -196,6 +195,8 @@ def _load_plugins() -> None:
         if _plugins_loaded:
             return
         _plugins_loaded = True
+        from importlib.metadata import entry_points  # only when a list is read: its scan costs ~15 ms
+
         points = list(entry_points(group=ENTRY_POINT_GROUP))
     for point in points:
         try:

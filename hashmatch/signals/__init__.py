@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from importlib.metadata import entry_points
 
 from ..errors import ConfigurationError
 from .base import HashOptions, ImageContext, SignalType
@@ -56,17 +55,24 @@ def register(signal: SignalType | type[SignalType]) -> SignalType:
     return instance
 
 
+for _builtin in BUILTIN:
+    _types[_builtin.name] = _builtin
+    for _alias in (_builtin.name, *_builtin.aliases):
+        _aliases[_alias] = _builtin.name
+
+
 def _load() -> None:
+    """Load the plug-ins (once, thread-safely). Lookups of built-in names never need them
+    (a plug-in cannot take a built-in name), so a run that uses only built-in types never
+    pays for scanning the installed packages' entry points."""
     global _loaded
     if _loaded:
         return
+    from importlib.metadata import entry_points
+
     with _lock:
         if _loaded:
             return
-        for builtin in BUILTIN:
-            _types[builtin.name] = builtin
-            for alias in (builtin.name, *builtin.aliases):
-                _aliases[alias] = builtin.name
         plugins = list(entry_points(group=ENTRY_POINT_GROUP))
         _loaded = True
     for point in plugins:
@@ -78,8 +84,10 @@ def _load() -> None:
 
 def get(name: str) -> SignalType:
     """The signal type called `name` (or one of its aliases, any case)."""
-    _load()
     found = _aliases.get(name.strip().lower())
+    if found is None:
+        _load()
+        found = _aliases.get(name.strip().lower())
     if found is None:
         raise ConfigurationError(f"unknown algorithm {name!r}; choose from {', '.join(names())}")
     return _types[found]
@@ -87,8 +95,10 @@ def get(name: str) -> SignalType:
 
 def find(name: str) -> SignalType | None:
     """Like get(), or None for an unknown name."""
-    _load()
     found = _aliases.get(name.strip().lower())
+    if found is None:
+        _load()
+        found = _aliases.get(name.strip().lower())
     return _types[found] if found else None
 
 

@@ -21,11 +21,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from . import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
 from .vpdq import QUALITY_GATE, matchable, pack, parse
-
-#: python-threatexchange's defaults: a match at query >= 80 % and compared >= 0 %.
-DEFAULT_QUERY_PERCENT = 80.0
-DEFAULT_COMPARED_PERCENT = 0.0
 
 
 @dataclass(frozen=True)
