@@ -36,6 +36,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .jpeg_check import check_jpeg
+from .jpeg_fast import decode_jpeg_fast
 
 _plugins_lock = threading.Lock()
 _plugins_ready = False
@@ -134,6 +135,7 @@ class Decoded:
     format: str | None
     frame_count: int
     exif_transposed: bool = False
+    array_mode: str | None = None  # the Pillow mode a decoded file's array stands for (jpeg_fast.py)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -144,7 +146,7 @@ class Decoded:
 
     @property
     def mode(self) -> str | None:
-        return self.image.mode if self.image is not None else None
+        return self.image.mode if self.image is not None else self.array_mode
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -465,8 +467,15 @@ def decode(source: Source, limits: DecodeLimits, *, exif_transpose: bool = False
                           frame_count=int(getattr(source, "n_frames", 1) or 1))
     else:
         data = _read_source(source, limits)
-        image, fmt, frames = _decode_bytes(data, limits)
-        decoded = Decoded(image=image, array=None, format=fmt, frame_count=frames)
+        fast = None
+        if not exif_transpose and "JPEG" in limits.formats and sniff_format(data) == "JPEG":
+            fast = decode_jpeg_fast(data, _pixel_cap(limits))
+        if fast is not None:
+            decoded = Decoded(image=None, array=fast, format="JPEG", frame_count=1,
+                              array_mode="L" if fast.ndim == 2 else "RGB")
+        else:
+            image, fmt, frames = _decode_bytes(data, limits)
+            decoded = Decoded(image=image, array=None, format=fmt, frame_count=frames)
     if exif_transpose and decoded.image is not None:
         transposed = ImageOps.exif_transpose(decoded.image)
         decoded.exif_transposed = transposed is not decoded.image and transposed.size != (0, 0)
