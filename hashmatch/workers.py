@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing as mp
 import os
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .decode import DecodeLimits, WalkedFile
 from .errors import ERRORS_BY_CODE, ConfigurationError, ImageError, InputTypeError
+from .forkserver import worker_context
 from .hashing import Hasher, HashResult, ordered_map
 
 #: Default wall-clock limit per file, in seconds (a 12 MP JPEG hashes in ~0.1 s).
@@ -286,8 +286,7 @@ class WorkerPool:
             raise ConfigurationError("the per-file time limit must be positive")
         self.job = job
         self.timeout_s = timeout_s
-        self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["hashmatch.workers"])
+        self._ctx = worker_context()
         self._workers = [_Worker(self._ctx, job) for _ in range(workers)]
         self._starting: dict[Connection, _Worker] = {w.conn: w for w in self._workers}
         self._ready: dict[Connection, _Worker] = {}
@@ -451,8 +450,7 @@ class IsolatedHasher:
         self.memory_limit = memory_limit
         self.workers = workers
         self._job = HashJob.of(hasher, memory_limit)
-        self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["hashmatch.workers"])
+        self._ctx = worker_context()
         self._slots = threading.Semaphore(workers)
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
