@@ -190,14 +190,12 @@ class Hasher:
             if not from_image and not from_video:
                 return HashResult(hashes=dict(digests), width=None, height=None, format=None, mode=None, size=size)
         try:
-            video = _video_family(source, content, self.limits)
-            if video is not None:
-                if not from_video:
-                    raise UnsupportedFormatError(f"a video ({video} container): hash it with a video signal type "
-                                                 f"({', '.join(VIDEO_ALGORITHMS)})")
-                if video in self.limits.video_formats:
-                    return self._hash_video(source, content, from_video, from_image, digests, size, video,
-                                            on_video_open)
+            # Sniffed only when a video type is asked for: an image-only hash must not pay an
+            # extra open and read of every file (a video then fails to decode, below).
+            video = _video_family(source, content, self.limits) if from_video else None
+            if video is not None and video in self.limits.video_formats:
+                return self._hash_video(source, content, from_video, from_image, digests, size, video,
+                                        on_video_open)
             if not from_image:
                 if (content.size if content is not None else _source_size(source)) == 0:
                     raise EmptyInputError("input is empty (0 bytes)")
@@ -207,8 +205,15 @@ class Hasher:
             if content is not None and content.data is None:
                 raise InputTooLargeError(f"{content.size} bytes exceeds the byte cap of {self.limits.max_bytes}"
                                          " (exact hashes taken of every byte; not decoded)")
-            decoded = decode(source if content is None or content.data is None else content.data, self.limits,
-                             exif_transpose=self.exif_transpose)
+            try:
+                decoded = decode(source if content is None or content.data is None else content.data, self.limits,
+                                 exif_transpose=self.exif_transpose)
+            except UnsupportedFormatError:
+                video = None if from_video else _video_family(source, content, self.limits)
+                if video is None:
+                    raise
+                raise UnsupportedFormatError(f"a video ({video} container): hash it with a video signal type "
+                                             f"({', '.join(VIDEO_ALGORITHMS)})") from None
         except ImageError as exc:
             if from_bytes:
                 exc.file_hashes, exc.file_size = dict(digests), size
