@@ -29,10 +29,12 @@ from . import signals
 from .errors import StoreError, StoreIntegrityError
 from .signals.pdq import PDQ_MODES
 
-#: 2: the manifest carries its own checksum. 1 (no checksum) is still read.
+#: 2: the manifest carries its own checksum. 3: it also records the base's facts, and a
+#: generation may be a base plus an overlay (store_overlay.py). 1 (no checksum) is still read.
 FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
-_FILE_NAME = re.compile(r"^(entries|[a-z0-9]+)\.\d{6}\.(sqlite|codes|ids|mih-dirs|mih-packed)$")
+OVERLAY_FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
+_FILE_NAME = re.compile(r"^(entries|[a-z0-9]+)\.(\d{6})\.(sqlite|codes|ids|mih-dirs|mih-packed|delta-codes|delta-ids)$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -51,9 +53,19 @@ class Manifest:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     lists: list[dict[str, Any]] = field(default_factory=list)
     database: str | None = None
+    # A base plus an overlay (store_overlay.py): the overlay database, the hidden base ids,
+    # and the facts of the base the overlay's counts are computed from.
+    overlay: str | None = None
+    hidden: dict[str, Any] | None = None
+    base: dict[str, Any] | None = None
 
     def to_json(self) -> str:
-        body = {"format_version": FORMAT_VERSION, **self.__dict__}
+        fields = dict(self.__dict__)
+        layered = self.overlay is not None or self.base is not None
+        if not layered:  # the version 2 layout, byte for byte
+            for key in ("overlay", "hidden", "base"):
+                fields.pop(key)
+        body = {"format_version": OVERLAY_FORMAT_VERSION if layered else FORMAT_VERSION, **fields}
         return json.dumps({**body, "manifest_sha256": _checksum(body)}, indent=2, sort_keys=True)
 
     @classmethod
@@ -109,7 +121,9 @@ def _problem(m: Manifest) -> str | None:
             or not isinstance(m.lists, list):
         return "bad section types"
     for name, meta in m.files.items():
-        if not _FILE_NAME.match(name) or f".{m.generation:06d}." not in name:
+        named = _FILE_NAME.match(name)
+        # A base's files stay in use by later generations: any generation up to this one.
+        if not named or int(named.group(2)) > m.generation:
             return f"bad file name {name!r}"
         if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), str) and _HEX64.match(meta["sha256"])
                 and _count(meta.get("bytes")) and set(meta) == {"sha256", "bytes"}):
@@ -129,9 +143,13 @@ def _problem(m: Manifest) -> str | None:
         signal = signals.find(algorithm)
         rows = (m.arrays.get(algorithm) or {}).get("count", 0)
         # A variable type's array holds several codes per entry, or none (a video with no
-        # frame good enough to match): only a fixed type's rows are its active entries.
-        if signal is not None and not signal.variable and count["active"] != rows:
+        # frame good enough to match): only a fixed type's rows are its active entries;
+        # with an overlay they are the base's rows less the hidden ones plus the delta's.
+        if signal is not None and not signal.variable and m.overlay is None and count["active"] != rows:
             return f"{algorithm}: counts disagree with the arrays"
+    problem = _overlay_problem(m)
+    if problem:
+        return problem
     for item in m.lists:
         if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("version"), str)
                 and _count(item.get("entries"))):
@@ -148,7 +166,8 @@ def _array_problem(m: Manifest, algorithm: str, meta: Any) -> str | None:
         return f"{algorithm}: bad count"
     assert count is not None  # _count: a non-negative int
     width = signal.code_bytes
-    for kind, size in (("codes", count * width), ("ids", count * 8)):
+    no_base = count == 0 and meta.get("codes") is None and meta.get("ids") is None and "delta" in meta
+    for kind, size in () if no_base else (("codes", count * width), ("ids", count * 8)):
         name = meta.get(kind)
         if not isinstance(name, str) or name not in m.files or not name.startswith(f"{algorithm}.") \
                 or not name.endswith(f".{kind}") or m.files[name]["bytes"] != size:
@@ -162,8 +181,40 @@ def _array_problem(m: Manifest, algorithm: str, meta: Any) -> str | None:
             if not isinstance(name, str) or name not in m.files or not name.startswith(f"{algorithm}.") \
                     or m.files[name]["bytes"] % (4 * mih["tables"]):
                 return f"{algorithm}: bad multi-index {kind} file record"
-    extra = set(meta) - {"codes", "ids", "count", "mih"}
+    delta = meta.get("delta")
+    if delta is not None:
+        if not isinstance(delta, dict) or set(delta) != {"codes", "ids", "count"} or not _count(delta["count"]) \
+                or m.overlay is None:
+            return f"{algorithm}: bad delta record"
+        for kind, size in (("codes", delta["count"] * width), ("ids", delta["count"] * 8)):
+            name = delta[kind]
+            if not isinstance(name, str) or name not in m.files or not name.startswith(f"{algorithm}.") \
+                    or not name.endswith(f".delta-{kind}") or m.files[name]["bytes"] != size:
+                return f"{algorithm}: bad delta {kind} file record"
+    extra = set(meta) - {"codes", "ids", "count", "mih", "delta"}
     return f"{algorithm}: unknown keys {sorted(extra)}" if extra else None
+
+
+def _overlay_problem(m: Manifest) -> str | None:
+    base = m.base
+    if base is not None and (not isinstance(base, dict)
+                             or set(base) != {"total", "lists", "active", "disabled", "overlay_rows"}
+                             or not _count(base["total"]) or not _count(base["overlay_rows"])
+                             or not all(isinstance(base[k], dict) for k in ("lists", "active", "disabled"))):
+        return "bad base facts"
+    if m.overlay is None:
+        return None if m.hidden is None else "hidden ids without an overlay"
+    if base is None:
+        return "an overlay without base facts"
+    if m.overlay not in m.files or not m.overlay.startswith("overlay.") or not m.overlay.endswith(".sqlite"):
+        return f"bad overlay {m.overlay!r}"
+    hidden = m.hidden
+    if hidden is not None and (not isinstance(hidden, dict) or set(hidden) != {"ids", "count"}
+                               or not _count(hidden["count"]) or hidden["ids"] not in m.files
+                               or not str(hidden["ids"]).startswith("hidden.")
+                               or m.files[hidden["ids"]]["bytes"] != 8 * hidden["count"]):
+        return "bad hidden ids record"
+    return None
 
 
 def _count(value: Any) -> bool:

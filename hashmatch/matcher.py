@@ -174,7 +174,8 @@ class Matcher:
     """Matches inputs against one store generation. Thread-safe; `reload()` returns a
     matcher on the store's newest generation (this one keeps its own)."""
 
-    def __init__(self, store: Store, config: MatchConfig | None = None, **options: Any):
+    def __init__(self, store: Store, config: MatchConfig | None = None, *,
+                 _reuse: Mapping[tuple[Any, ...], Any] | None = None, **options: Any):
         self.store = store
         self.config = config = replace(config or MatchConfig(), **options)
         chosen = config.algorithms or tuple(store.arrays) or ("pdq",)
@@ -189,22 +190,46 @@ class Matcher:
         if config.isolate:
             self._isolated = IsolatedHasher(self.hasher, workers=config.workers or usable_cores(),
                                             timeout_s=config.timeout_s, memory_limit=config.memory_limit)
-        self._engines: dict[str, Engine] = {}
-        self._exact: dict[str, _ExactIndex] = {}
+        # Per algorithm, the indexes searched: (index, entry id of each row, ids to drop).
+        # A store generation with an overlay has two: its base (whose hidden ids are
+        # dropped) and the overlay's delta. A video type searches its active rows whole.
+        self._layers: dict[str, list[tuple[Any, np.ndarray, frozenset[int]]]] = {}
+        self._engines: dict[str, Engine] = {}  # the base engine of each Hamming type
+        # (algorithm, address and shape of a codes array) -> its index, for reload to reuse
+        self._codes_of: dict[tuple[Any, ...], Any] = {}
         for algorithm in chosen:
             array = store.arrays.get(algorithm)
-            if array is None or not len(array.ids):
+            if array is None:
                 continue
-            if signals.get(algorithm).exact:
-                self._exact[algorithm] = _ExactIndex.build(array.codes)
-            else:
-                self._engines[algorithm] = build_engine(array.codes, config.engine,
-                                                        max_radius=self.thresholds[algorithm], tables=array.mih)
+            signal = signals.get(algorithm)
+            if signal.variable:
+                array = array.active()
+            hidden = frozenset(array.hidden.tolist()) if array.hidden is not None and len(array.hidden) else frozenset()
+            layers = []
+            for part, drop in ((array, hidden), (array.delta, frozenset())):
+                if part is None or not len(part.ids):
+                    continue
+                key = (algorithm, part.codes.__array_interface__["data"][0], part.codes.shape)
+                reuse = (_reuse or {}).get(key)
+                if reuse is not None:
+                    index = reuse
+                elif signal.exact:
+                    index = _ExactIndex.build(part.codes)
+                else:
+                    index = build_engine(part.codes, config.engine if part is array else "flat",
+                                         max_radius=self.thresholds[algorithm], tables=part.mih)
+                layers.append((index, part.ids, drop))
+                self._codes_of[key] = index
+            if layers:
+                self._layers[algorithm] = layers
+                if not signal.exact:
+                    self._engines[algorithm] = layers[0][0]
 
     def reload(self) -> "Matcher":
         """A matcher with the same configuration on the store's newest generation; the
-        isolated workers (isolate=True) are shared, not restarted."""
-        fresh = Matcher(self.store.reload(), self.config, isolate=False)
+        isolated workers (isolate=True) are shared, not restarted, and the index of a base
+        the new generation still uses (a small change: an overlay) is reused, not rebuilt."""
+        fresh = Matcher(self.store.reload(), self.config, isolate=False, _reuse=self._codes_of)
         fresh.config, fresh._isolated = self.config, self._isolated
         return fresh
 
@@ -296,14 +321,16 @@ class Matcher:
         videos: dict[tuple[str, int], VideoEvidence] = {}
         gated: list[str] = []
         for algorithm, value in values.items():
-            if algorithm in self._exact:
-                array = self.store.arrays[algorithm]
-                for position in self._exact[algorithm].lookup(bytes.fromhex(value["hash"])):
-                    found[(algorithm, int(array.ids[position]))] = (0, None)
+            layers = self._layers.get(algorithm)
+            if layers is None:
                 continue
-            engine = self._engines.get(algorithm)
-            if engine is None:
+            if signals.get(algorithm).exact:
+                for index, ids, drop in layers:
+                    for position in index.lookup(bytes.fromhex(value["hash"])):
+                        if int(ids[position]) not in drop:
+                            found[(algorithm, int(ids[position]))] = (0, None)
                 continue
+            engine = layers[0][0]
             if signals.get(algorithm).variable:  # a video: each variant matched whole, the best kept
                 for variant, text in signals.get(algorithm).queries(value, self.config)[0]:
                     for store_id, evidence in self._match_video(algorithm, engine, {"hash": text}).items():
@@ -316,15 +343,18 @@ class Matcher:
                 gated.append(algorithm)
                 continue
             codes = np.frombuffer(bytes.fromhex("".join(code for _, code in queries)), np.uint8)
-            ids = self.store.arrays[algorithm].ids
             threshold = self.thresholds[algorithm]
-            results = engine.range_search(codes.reshape(len(queries), -1), threshold)
-            for (name, _), (positions, distances) in zip(queries, results):
-                for position, distance in zip(positions.tolist(), distances.tolist()):
-                    key = (algorithm, int(ids[position]))
-                    # Keep the closest variant; on a tie the earlier one (the plain query first).
-                    if key not in found or distance < found[key][0]:
-                        found[key] = (distance, name)
+            for index, ids, drop in layers:
+                results = index.range_search(codes.reshape(len(queries), -1), threshold)
+                for (name, _), (positions, distances) in zip(queries, results):
+                    for position, distance in zip(positions.tolist(), distances.tolist()):
+                        store_id = int(ids[position])
+                        if store_id in drop:  # a base row this generation removed, disabled or changed
+                            continue
+                        key = (algorithm, store_id)
+                        # Keep the closest variant; on a tie the earlier one (the plain query first).
+                        if key not in found or distance < found[key][0]:
+                            found[key] = (distance, name)
         entries = self.store.entries([store_id for _, store_id in found]) if found else {}
         matches = sorted(
             (self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id],
@@ -336,7 +366,7 @@ class Matcher:
                            values={a: dict(v) for a, v in values.items()})
 
     def _match_video(self, algorithm: str, engine: Engine, value: Mapping[str, Any]) -> dict[int, VideoEvidence]:
-        return match_video(value, engine, self.store.arrays[algorithm].ids, self.thresholds[algorithm],
+        return match_video(value, engine, self._layers[algorithm][0][1], self.thresholds[algorithm],
                            self.store.blobs, query_percent=self.config.video_query_percent,
                            compared_percent=self.config.video_compared_percent)
 

@@ -16,6 +16,9 @@ Every change writes a new *generation*: new files (temp file, fsync, rename, mod
 then the manifest is replaced last, which is the commit point. Files of a generation
 never change after they are written, so an open Store keeps matching against its own
 generation until it is explicitly reloaded, and a reader never sees half an update.
+A small change on a large store writes only an overlay over the previous generation's
+base (store_overlay.py: milliseconds and kilobytes, not a copy of everything); a large
+one, or an overlay grown too big, writes a full generation, the next base.
 Opening verifies every file against the manifest's sha256 (FAISS and numpy would happily
 match against silently corrupted bytes) and refuses a store that fails. No pickle.
 
@@ -41,7 +44,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import signals
+from . import signals, store_overlay
 from .errors import StoreError, StoreIntegrityError
 from .files import make_private_dirs
 from .manifest import Manifest
@@ -54,12 +57,12 @@ from .store_files import (
     CodeArray,
     _algorithms,
     _folder_lock,
-    _load_array,
     _read_manifest,
     _verify_file,
     _writer_lock,
     code_bytes,
     entry_codes,
+    load_code_array,
 )
 from .store_writer import (
     SCHEMA,
@@ -107,7 +110,8 @@ class EntryInfo:
 class Store:
     """An opened, verified generation of a store directory. Thread-safe for readers."""
 
-    def __init__(self, path: Path, manifest: Manifest, arrays: dict[str, CodeArray]):
+    def __init__(self, path: Path, manifest: Manifest, arrays: dict[str, CodeArray],
+                 loaded: dict[str, np.ndarray] | None = None):
         self.path = path
         self.manifest = manifest
         self.arrays = arrays
@@ -118,42 +122,41 @@ class Store:
         assert manifest.database is not None  # a checked manifest names one from generation 1 on
         uri = (path / manifest.database).resolve().as_uri() + "?mode=ro&immutable=1"
         self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        store_overlay.attach_views(self._conn, path, manifest)  # v_entries, v_lists, v_removed
         self._lock = threading.Lock()
+        self._loaded: dict[str, np.ndarray] = loaded or {}  # arrays verified, by file name (reload reuses them)
         self._list_versions: dict[str, str] | None = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Store":
+    def open(cls, path: str | os.PathLike, *, known: "Store | None" = None) -> "Store":
         """Open and verify the store at `path` (every file's sha256 against the manifest),
-        holding the openers' lock (module docstring) so no writer removes the files meanwhile."""
+        holding the openers' lock (module docstring) so no writer removes the files meanwhile.
+        `known`: an open generation of the same store whose verified files are reused."""
         root = Path(path)
         with _folder_lock(root, exclusive=False):
             for _ in range(OPEN_ATTEMPTS - 1):
                 text, manifest = _read_manifest(root)
                 try:
-                    return cls._load(root, manifest)
+                    return cls._load(root, manifest, known)
                 except StoreIntegrityError:  # damage, unless a writer replaced and removed that generation
                     if _read_manifest(root)[0] == text:
                         raise
-            return cls._load(root, _read_manifest(root)[1])
+            return cls._load(root, _read_manifest(root)[1], known)
 
     @classmethod
-    def _load(cls, root: Path, manifest: Manifest) -> Store:
+    def _load(cls, root: Path, manifest: Manifest, known: "Store | None" = None) -> Store:
         for name, meta in manifest.files.items():
-            if name.endswith(".sqlite"):
+            # A database this process verified when it opened an earlier generation (the
+            # base a small change leaves in place) is not read and hashed again.
+            if name.endswith(".sqlite") and not (known is not None and known.manifest.files.get(name) == meta
+                                                 and name in (known.manifest.database, known.manifest.overlay)):
                 _verify_file(root / name, meta)
-        arrays = {}
-        for algorithm, meta in manifest.arrays.items():
-            codes = _load_array(root, manifest, meta["codes"], np.uint8).reshape(-1, code_bytes(algorithm))
-            ids = _load_array(root, manifest, meta["ids"], np.int64)
-            mih = None
-            if "mih" in meta:
-                m = meta["mih"]
-                mih = (_load_array(root, manifest, m["dirs"], np.uint32).reshape(m["tables"], -1),
-                       _load_array(root, manifest, m["packed"], np.uint32).reshape(m["tables"], -1))
-            arrays[algorithm] = CodeArray(codes, ids, mih)
+        loaded = {name: array for name, array in (known._loaded.items() if known is not None else ())
+                  if known is not None and known.manifest.files.get(name) == manifest.files.get(name)}
+        arrays = {algorithm: load_code_array(root, manifest, algorithm, loaded) for algorithm in manifest.arrays}
         try:
-            return cls(root, manifest, arrays)
+            return cls(root, manifest, arrays, loaded)
         except sqlite3.Error as exc:  # e.g. removed since it was verified
             raise StoreIntegrityError(f"store file {manifest.database} cannot be opened: {exc}") from exc
 
@@ -174,8 +177,9 @@ class Store:
         return _create(Path(path), pdq_mode) or cls.open(path)
 
     def reload(self) -> "Store":
-        """The store's newest generation (self is unchanged: it is immutable)."""
-        return Store.open(self.path)
+        """The store's newest generation (self is unchanged: it is immutable). Files it
+        shares with this one (a base under a new overlay) are reused, not read again."""
+        return Store.open(self.path, known=self)
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -199,7 +203,7 @@ class Store:
             # No join: a generation's list versions never change, and are read once.
             rows = self._query(
                 "SELECT id, algorithm, hash, list_name, category, entry_id, date_added, tags, disabled,"
-                f" disabled_reason FROM entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                f" disabled_reason FROM v_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
             versions = self._versions()
             for row in rows:
                 result[row[0]] = _entry_info((*row[:4], versions.get(row[3]), *row[4:]))
@@ -207,7 +211,7 @@ class Store:
 
     def _versions(self) -> dict[str, str]:
         if self._list_versions is None:
-            self._list_versions = dict(self._query("SELECT name, version FROM lists"))
+            self._list_versions = dict(self._query("SELECT name, version FROM v_lists"))
         return self._list_versions
 
     def blobs(self, ids: Sequence[int]) -> dict[int, bytes]:
@@ -218,14 +222,14 @@ class Store:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for entry_id, blob in self._query(f"SELECT id, hash FROM entries WHERE id IN ({marks})", chunk):
+            for entry_id, blob in self._query(f"SELECT id, hash FROM v_entries WHERE id IN ({marks})", chunk):
                 result[entry_id] = bytes(blob)
         return result
 
     def iter_entries(self, list_name: str | None = None, *, include_disabled: bool = True) -> Iterator[EntryInfo]:
         """Every entry (of one list), in id order, for export and audit."""
         sql = ("SELECT e.id, e.algorithm, e.hash, e.list_name, l.version, e.category, e.entry_id, e.date_added,"
-               " e.tags, e.disabled, e.disabled_reason FROM entries e JOIN lists l ON l.name = e.list_name")
+               " e.tags, e.disabled, e.disabled_reason FROM v_entries e JOIN v_lists l ON l.name = e.list_name")
         clauses, params = [], []
         if list_name is not None:
             clauses.append("e.list_name = ?")
@@ -263,14 +267,15 @@ class Store:
     def lists(self) -> list[ListInfo]:
         rows = self._query(
             "SELECT l.name, l.version, l.imported_at, l.source_format, COUNT(e.id), COALESCE(SUM(e.disabled), 0),"
-            " l.source_sha256 FROM lists l LEFT JOIN entries e ON e.list_name = l.name GROUP BY l.name ORDER BY l.name")
+            " l.source_sha256 FROM v_lists l LEFT JOIN v_entries e ON e.list_name = l.name GROUP BY l.name"
+            " ORDER BY l.name")
         return [ListInfo(*row) for row in rows]
 
     def find(self, algorithm: str, hex_hash: str) -> list[EntryInfo]:
         """Entries (active or disabled) holding exactly this hash."""
         signal = signals.get(algorithm)
         blob = signal.to_blob(signal.parse(hex_hash) if signal.variable else hex_hash)
-        rows = self._query("SELECT id FROM entries WHERE algorithm = ? AND hash = ?", (signal.name, blob))
+        rows = self._query("SELECT id FROM v_entries WHERE algorithm = ? AND hash = ?", (signal.name, blob))
         return sorted(self.entries([r[0] for r in rows]).values(), key=lambda e: e.id)
 
     # -- changing --------------------------------------------------------------------------
@@ -301,8 +306,7 @@ class Store:
                        (name, version, getattr(parsed, "format", None), source_sha256, now, self.pdq_mode))
             # Explicit ids above every id ever used (removed ones included), so an id in the
             # removal audit never names a later entry.
-            next_id = 1 + max(db.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0],
-                              db.execute("SELECT COALESCE(MAX(id), 0) FROM removed").fetchone()[0])
+            next_id = 1 + store_overlay.max_id(db)
             delta = _Delta(gone=gone)
             for algorithm, (codes, columns) in added.items():
                 ids = np.arange(next_id, next_id + len(codes), dtype=np.int64)
@@ -312,7 +316,9 @@ class Store:
                                           else CodeArray(codes, ids))
             return delta
 
-        return self._change(apply, f"import list {name} version {version}")
+        replacing = next((int(item["entries"]) for item in self.manifest.lists if item["name"] == name), 0)
+        return self._change(apply, f"import list {name} version {version}",
+                            ("list_name = ?", (name,), sum(len(group[0]) for group in added.values()) + replacing))
 
     def remove_list(self, name: str, reason: str = "list removed") -> "Store":
         self._require_list(name)
@@ -324,7 +330,8 @@ class Store:
             db.execute("DELETE FROM lists WHERE name = ?", (name,))
             return _Delta(gone=gone)
 
-        return self._change(apply, f"remove list {name}: {reason}")
+        size = next((int(item["entries"]) for item in self.manifest.lists if item["name"] == name), None)
+        return self._change(apply, f"remove list {name}: {reason}", ("list_name = ?", (name,), size))
 
     def remove_entries(self, ids: Iterable[int], reason: str = "retracted by the source") -> "Store":
         wanted = self._require_entries(ids)
@@ -335,7 +342,7 @@ class Store:
             db.execute(f"DELETE FROM entries WHERE id IN ({marks})", wanted)
             return _Delta(gone=np.array(wanted, np.int64))
 
-        return self._change(apply, f"remove {len(wanted)} entries: {reason}")
+        return self._change(apply, f"remove {len(wanted)} entries: {reason}", _id_scope(wanted))
 
     def set_disabled(self, ids: Iterable[int], disabled: bool, reason: str | None = None) -> "Store":
         """Disable entries locally (false positives): they never match but stay auditable."""
@@ -354,7 +361,7 @@ class Store:
             return _Delta(added=_rows_as_arrays(db, flipping))
 
         change = f"{'disable' if disabled else 'enable'} {len(wanted)} entries" + (f": {reason}" if reason else "")
-        return self._change(apply, change)
+        return self._change(apply, change, _id_scope(wanted))
 
     def _require_list(self, name: str) -> None:
         if not any(info.name == name for info in self.lists()):
@@ -370,36 +377,43 @@ class Store:
             raise StoreError("no entries given")
         return wanted
 
-    def _change(self, apply, change: str) -> "Store":
+    def _change(self, apply, change: str, scope: tuple[str, Sequence[Any], int | None] | None = None) -> "Store":
         with _writer_lock(self.path) as lock_fd:
             # Build on the newest generation on disk, not on this (possibly stale) one.
             manifest = _read_manifest(self.path)[1]
             # When this store is that generation, its verified arrays are the starting point
             # (re-reading and re-hashing them from disk costs ~0.5 s at 10M entries).
             current = self.arrays if manifest.to_json() == self.manifest.to_json() else None
-            return _GenerationWriter(self.path, manifest, lock_fd, current).commit(apply, change)
+            return _GenerationWriter(self.path, manifest, lock_fd, current).commit(apply, change, scope)
 
     def check_consistency(self) -> None:
         """Compare every code array with the database row by row (slow; for tests and
         audits): raises StoreIntegrityError on any difference."""
         with self._lock:
-            stored = [r[0] for r in self._conn.execute("SELECT DISTINCT algorithm FROM entries")]
+            stored = [r[0] for r in self._conn.execute("SELECT DISTINCT algorithm FROM v_entries")]
             for algorithm in _algorithms(stored, self.arrays):
-                want = _active_codes(self._conn, algorithm)
-                got = self.arrays.get(algorithm, CodeArray.empty(algorithm))
+                want = _active_codes(self._conn, algorithm, "v_entries")
+                got = self.arrays.get(algorithm, CodeArray.empty(algorithm)).active()
                 if not (np.array_equal(want.ids, got.ids) and np.array_equal(want.codes, got.codes)):
                     raise StoreIntegrityError(f"{algorithm} codes disagree with the entry database")
 
     def removed(self) -> list[dict[str, Any]]:
         """The removal audit: what was removed, from which list version, when and why."""
         rows = self._query("SELECT id, list_name, list_version, algorithm, hash, entry_id, removed_at, reason"
-                           " FROM removed ORDER BY removed_at, id")
+                           " FROM v_removed ORDER BY removed_at, id")
         keys = ("id", "list_name", "list_version", "algorithm", "hash", "entry_id", "removed_at", "reason")
         return [{**dict(zip(keys, row)), "hash": _hash_text(row[3], row[4])} for row in rows]
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _id_scope(ids: list[int]) -> tuple[str, Sequence[Any], int] | None:
+    """The overlay scope of a change to these entries (too many for one statement: none)."""
+    if len(ids) > 10_000:
+        return None
+    return f"id IN ({','.join('?' * len(ids))})", ids, len(ids)
 
 
 def _hash_text(algorithm: str, blob: bytes) -> str:

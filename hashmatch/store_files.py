@@ -58,15 +58,39 @@ def _sha256(data: bytes | memoryview | np.ndarray) -> str:
 
 @dataclass
 class CodeArray:
-    """Active codes of one algorithm and the entry id of each row."""
+    """Active codes of one algorithm and the entry id of each row.
+
+    In a generation with an overlay (store_overlay.py) `codes`/`ids`/`mih` are the base's
+    rows, `hidden` the sorted ids of base entries no longer active as they stand there
+    (removed, disabled or changed since), and `delta` the overlay's active rows: the
+    active rows are active() (the base minus hidden, plus delta, by id)."""
 
     codes: np.ndarray  # (N, nbytes) uint8
     ids: np.ndarray  # (N,) int64
     mih: tuple[np.ndarray, np.ndarray] | None = None  # prebuilt multi-index tables (engines.mih_tables)
+    hidden: np.ndarray | None = None
+    delta: "CodeArray | None" = None
 
     @classmethod
     def empty(cls, algorithm: str) -> "CodeArray":
         return cls(np.zeros((0, code_bytes(algorithm)), np.uint8), np.zeros(0, np.int64))
+
+    @property
+    def layered(self) -> bool:
+        hides = self.hidden is not None and len(self.hidden) > 0
+        return hides or (self.delta is not None and len(self.delta.ids) > 0)
+
+    def active(self) -> "CodeArray":
+        """The active rows as one array ordered by entry id (base rows in their order)."""
+        if not self.layered:
+            return CodeArray(self.codes, self.ids)
+        keep = ~np.isin(self.ids, self.hidden) if self.hidden is not None and len(self.hidden) else slice(None)
+        codes, ids = self.codes[keep], self.ids[keep]
+        if self.delta is not None and len(self.delta.ids):
+            codes, ids = np.concatenate([codes, self.delta.codes]), np.concatenate([ids, self.delta.ids])
+            order = np.argsort(ids, kind="stable")
+            codes, ids = codes[order], ids[order]
+        return CodeArray(np.ascontiguousarray(codes), np.ascontiguousarray(ids))
 
 
 def _verify_file(path: Path, meta: dict[str, Any]) -> None:
@@ -114,6 +138,41 @@ def _read_verified(path: Path, meta: dict[str, Any]) -> np.ndarray:
 def _load_array(root: Path, manifest: Manifest, name: str, dtype) -> np.ndarray:
     """A data file of the manifest as a read-only 1-D array, after its sha256 check."""
     return _read_verified(root / name, manifest.files[name]).view(dtype)
+
+
+def load_code_array(root: Path, manifest: Manifest, algorithm: str,
+                    loaded: dict[str, np.ndarray] | None = None) -> CodeArray:
+    """One algorithm's arrays of a generation, each file verified against the manifest:
+    the base's codes, ids and multi-index tables, and with an overlay the hidden ids and
+    the delta. `loaded`: arrays already verified by name (a reload reuses the base's)."""
+    def load(name: str, dtype) -> np.ndarray:
+        if loaded is not None and name in loaded:
+            return loaded[name]
+        array = _load_array(root, manifest, name, dtype)
+        if loaded is not None:
+            loaded[name] = array
+        return array
+
+    meta = manifest.arrays[algorithm]
+    width = code_bytes(algorithm)
+    if meta.get("codes") is None:  # an overlay's type the base does not hold
+        codes, ids = np.zeros((0, width), np.uint8), np.zeros(0, np.int64)
+    else:
+        codes = load(meta["codes"], np.uint8).reshape(-1, width)
+        ids = load(meta["ids"], np.int64)
+    mih = None
+    if "mih" in meta:
+        m = meta["mih"]
+        mih = (load(m["dirs"], np.uint32).reshape(m["tables"], -1),
+               load(m["packed"], np.uint32).reshape(m["tables"], -1))
+    hidden = delta = None
+    if manifest.overlay is not None:
+        hidden = load(manifest.hidden["ids"], np.int64) if manifest.hidden else np.zeros(0, np.int64)
+        delta = CodeArray.empty(algorithm)
+        if "delta" in meta:
+            d = meta["delta"]
+            delta = CodeArray(load(d["codes"], np.uint8).reshape(-1, width), load(d["ids"], np.int64))
+    return CodeArray(codes, ids, mih, hidden, delta)
 
 
 def _read_manifest(root: Path) -> tuple[str, Manifest]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import signals
+from . import signals, store_overlay
 from .engines import AUTO_MIH_MIN_ENTRIES, mih_tables
 from .errors import StoreError
 from .files import append_jsonl, atomic_write, who
@@ -36,10 +36,10 @@ from .store_files import (
     _algorithms,
     _folder_lock,
     _fsync_dir,
-    _load_array,
     _sha256,
     code_bytes,
     entry_codes,
+    load_code_array,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -228,6 +228,10 @@ def _apply_delta(old: CodeArray, delta: _Delta, algorithm: str) -> CodeArray:
     return CodeArray(np.ascontiguousarray(codes), np.ascontiguousarray(ids))
 
 
+#: What a store's data files end with (anything else in the folder is not ours to remove).
+_DATA_SUFFIXES = (".sqlite", ".codes", ".ids", ".mih-dirs", ".mih-packed", ".delta-codes", ".delta-ids")
+
+
 class _GenerationWriter:
     """Writes generation N+1 of a store: database, arrays, then the manifest (commit)."""
 
@@ -241,10 +245,14 @@ class _GenerationWriter:
     def _name(self, stem: str, ext: str) -> str:
         return f"{stem}.{self.generation:06d}.{ext}"
 
-    def commit(self, apply, change: str) -> Store:
-        """Apply the change to a copy of the database, write the arrays, commit the
-        manifest, record the generation (rollback mark, audit line), drop old files."""
+    def commit(self, apply, change: str, scope: tuple[str, Sequence[Any], int | None] | None = None) -> Store:
+        """Apply the change, write the arrays, commit the manifest, record the generation
+        (rollback mark, audit line), drop old files. `scope` (a condition on entries'
+        columns, its parameters, about how many rows): a small change goes into an
+        overlay (store_overlay.py) instead of a copy of everything."""
         self._remove_stale_temp_files()
+        if scope is not None and store_overlay.fits(self.old, scope[2]):
+            return self._commit_overlay(apply, change, scope[0], scope[1])
         from .store import Store  # store.py imports this module
 
         files: dict[str, dict[str, Any]] = {}
@@ -261,9 +269,10 @@ class _GenerationWriter:
                 db.execute("PRAGMA synchronous = OFF")
                 if not self.old.database:
                     db.executescript(SCHEMA)
+                store_overlay.fold_into(db, self.root, self.old)  # the whole previous generation
                 delta = apply(db)
                 db.commit()
-                arrays = {a: _apply_delta(self._old_array(a), delta, a)
+                arrays = {a: _apply_delta(self._old_array(a).active(), delta, a)
                           for a in _algorithms(self.old.arrays, delta.added)}
                 # The multi-index tables of large perceptual lists are built once per
                 # generation and checked like every other file on open (opening a 10M store
@@ -290,18 +299,11 @@ class _GenerationWriter:
                     " GROUP BY l.name ORDER BY l.name")]
             finally:
                 db.close()
-            os.chmod(temp, 0o600)
-            with open(temp, "rb+") as handle:
-                os.fsync(handle.fileno())
-                handle.seek(0)
-                digest = hashlib.file_digest(handle, "sha256")
-                size = handle.tell()
-            os.replace(temp, self.root / db_name)
+            self._install(temp, db_name, files)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        files[db_name] = {"sha256": digest.hexdigest(), "bytes": size}
         counts = {a: {"active": int(variable_active.get(a, 0) if a in variable_active else len(arrays[a].ids)),
                       "disabled": int(disabled.get(a, 0))}
                   for a in _algorithms(arrays, disabled, variable_active)}
@@ -309,6 +311,7 @@ class _GenerationWriter:
             raise StoreError("internal error: the code arrays disagree with the database; nothing committed")
         array_meta = {}
         opened: dict[str, CodeArray] = {}
+        loaded: dict[str, np.ndarray] = {}  # written and checksummed here: a reload reuses them
         for algorithm, array in arrays.items():
             if not len(array.ids):
                 continue
@@ -325,9 +328,22 @@ class _GenerationWriter:
             for part in (array.codes, array.ids, *(tables or ())):
                 part.setflags(write=False)
             opened[algorithm] = CodeArray(array.codes, array.ids, tables)
+            loaded.update({entry["codes"]: array.codes, entry["ids"]: array.ids})
+            if tables is not None:
+                loaded.update({entry["mih"]["dirs"]: tables[0], entry["mih"]["packed"]: tables[1]})
+        base = {"total": int(total), "lists": {item["name"]: item["entries"] for item in lists},
+                "active": {a: c["active"] for a, c in counts.items() if c["active"]},
+                "disabled": {a: c["disabled"] for a, c in counts.items() if c["disabled"]}, "overlay_rows": 0}
         manifest = Manifest(generation=self.generation, pdq_mode=self.old.pdq_mode, created=self.old.created,
                             updated=_now(), files=files, arrays=array_meta, counts=counts, lists=lists,
-                            database=db_name)
+                            database=db_name, base=base)
+        self._publish(manifest, change, delta)
+        # The new generation, from the arrays just written and checksummed (a Store.open
+        # would read and hash them all again: ~3 s at 10M entries).
+        return Store(self.root, manifest, opened, loaded)
+
+    def _publish(self, manifest: Manifest, change: str, delta: _Delta) -> None:
+        """Commit: the manifest replaced, the rollback mark, the audit line, old files gone."""
         with atomic_write(self.root / MANIFEST, "w", encoding="utf-8") as handle:
             handle.write(manifest.to_json())
         _fsync_dir(self.root)
@@ -336,29 +352,118 @@ class _GenerationWriter:
             "event": "store_change", "generation": self.generation, "change": change, "at": manifest.updated,
             "entries_added": int(sum(len(a.ids) for a in delta.added.values())),
             "entries_stopped": int(len(delta.gone)), **who()})
-        self._remove_old_generations(set(files))
-        # The new generation, from the arrays just written and checksummed (a Store.open
-        # would read and hash them all again: ~3 s at 10M entries).
-        return Store(self.root, manifest, opened)
+        self._remove_old_generations(set(manifest.files))
+
+    def _commit_overlay(self, apply, change: str, where: str, params: Sequence[Any]) -> Store:
+        """The small change as an overlay over the previous generation's base (module
+        docstring of store_overlay.py): bytes written in proportion to the overlay."""
+        from .store import Store  # store.py imports this module
+
+        old = self.old
+        files: dict[str, dict[str, Any]] = {}
+        name = self._name("overlay", "sqlite")
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".hashmatch-", suffix=".tmp")
+        os.close(fd)
+        try:
+            if old.overlay is not None:
+                shutil.copyfile(self.root / old.overlay, temp)
+            db = sqlite3.connect(temp)
+            try:
+                db.execute("PRAGMA journal_mode = OFF")
+                db.execute("PRAGMA synchronous = OFF")
+                store_overlay.start(db, self.root, old, fresh=old.overlay is None)
+                store_overlay.pull(db, where, params)
+                delta = apply(db)
+                db.commit()
+                info = store_overlay.facts(db, old)
+                hidden = _ids(db, "SELECT id FROM hidden ORDER BY id")
+                deltas = {a: _active_codes(db, a) for (a,) in db.execute("SELECT DISTINCT algorithm FROM entries")}
+                versions = dict(db.execute("SELECT name, version FROM lists").fetchall())
+                db.commit()
+                db.execute("DETACH DATABASE base")
+            finally:
+                db.close()
+            self._install(temp, name, files)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        assert old.database is not None  # store_overlay.fits: there is a base
+        files[old.database] = old.files[old.database]
+        hidden_name = self._write_array("hidden", "ids", hidden, files) if len(hidden) else None
+        array_meta: dict[str, dict[str, Any]] = {}
+        opened: dict[str, CodeArray] = {}
+        loaded: dict[str, np.ndarray] = {}
+        for algorithm in _algorithms(old.arrays, deltas):
+            meta = {k: v for k, v in (old.arrays.get(algorithm) or {}).items() if k != "delta"}
+            base = self._old_array(algorithm)
+            added = deltas.get(algorithm)
+            if not meta and (added is None or not len(added.ids)):
+                continue
+            if meta.get("codes") is not None:  # the base's files, as an earlier generation wrote them
+                for part in (meta["codes"], meta["ids"], *((meta["mih"]["dirs"], meta["mih"]["packed"])
+                                                           if "mih" in meta else ())):
+                    files[part] = old.files[part]
+            elif added is None or not len(added.ids):
+                continue  # neither base rows nor overlay rows of this type
+            else:  # a type the base does not hold: no base files, only the delta
+                meta = {"codes": None, "ids": None, "count": 0}
+            layer = CodeArray.empty(algorithm)
+            if added is not None and len(added.ids):
+                meta["delta"] = {"codes": self._write_array(algorithm, "delta-codes", added.codes, files),
+                                 "ids": self._write_array(algorithm, "delta-ids", added.ids, files),
+                                 "count": int(len(added.ids))}
+                layer = added
+            array_meta[algorithm] = meta
+            opened[algorithm] = CodeArray(base.codes, base.ids, base.mih, hidden, layer)
+            if meta["codes"] is not None:
+                loaded.update({meta["codes"]: base.codes, meta["ids"]: base.ids})
+                if "mih" in meta and base.mih is not None:
+                    loaded.update({meta["mih"]["dirs"]: base.mih[0], meta["mih"]["packed"]: base.mih[1]})
+        counts = {a: {"active": max(0, info["counts"].get(a, {}).get("active", 0)),
+                      "disabled": max(0, info["counts"].get(a, {}).get("disabled", 0))}
+                  for a in _algorithms(array_meta, info["counts"])}
+        lists = [{"name": n, "version": v, "entries": int(info["lists"].get(n, 0))}
+                 for n, v in sorted(versions.items())]
+        manifest = Manifest(generation=self.generation, pdq_mode=old.pdq_mode, created=old.created, updated=_now(),
+                            files=files, arrays=array_meta, counts=counts, lists=lists, database=old.database,
+                            overlay=name,
+                            hidden={"ids": hidden_name, "count": int(len(hidden))} if hidden_name else None,
+                            base={**(old.base or {}), "overlay_rows": info["overlay_rows"]})
+        self._publish(manifest, change, delta)
+        return Store(self.root, manifest, opened, loaded)
+
+    def _install(self, temp: str, name: str, files: dict[str, dict[str, Any]]) -> None:
+        """A database written to `temp` becomes this generation's file `name`: 0600,
+        synced, checksummed into `files`, renamed into place."""
+        os.chmod(temp, 0o600)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+            handle.seek(0)
+            digest = hashlib.file_digest(handle, "sha256")
+            size = handle.tell()
+        os.replace(temp, self.root / name)
+        files[name] = {"sha256": digest.hexdigest(), "bytes": size}
 
     def _write_array(self, algorithm: str, kind: str, payload: np.ndarray, files: dict[str, dict[str, Any]]) -> str:
         """Write one array file of this generation (atomic, 0600), record its checksum in
         `files`, return its name."""
         name = self._name(algorithm, kind)
-        blob = np.ascontiguousarray(payload).data.cast("B")  # .data: the array's memoryview
+        # .data: the array's memoryview (an empty one cannot be cast: write no bytes)
+        blob = np.ascontiguousarray(payload).data.cast("B") if payload.size else memoryview(b"")
         with atomic_write(self.root / name, "wb") as handle:
             handle.write(blob)
         files[name] = {"sha256": _sha256(blob), "bytes": len(blob)}
         return name
 
     def _old_array(self, algorithm: str) -> CodeArray:
+        """The previous generation's array: its base rows, with its hidden ids and delta."""
         meta = self.old.arrays.get(algorithm)
         if meta is None:
             return CodeArray.empty(algorithm)
         if self.current is not None and algorithm in self.current:
             return self.current[algorithm]
-        return CodeArray(_load_array(self.root, self.old, meta["codes"], np.uint8).reshape(-1, code_bytes(algorithm)),
-                         _load_array(self.root, self.old, meta["ids"], np.int64))
+        return load_code_array(self.root, self.old, algorithm)
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files a killed writer left (up to hundreds of MB): only writers make them
@@ -376,15 +481,16 @@ class _GenerationWriter:
                 return
             for path in self.root.iterdir():
                 if path.name not in keep and path.name not in (MANIFEST, LOCK) and path.is_file() \
-                        and (path.suffix in (".sqlite", ".codes", ".ids", ".mih-dirs", ".mih-packed")):
+                        and path.suffix in _DATA_SUFFIXES:
                     with contextlib.suppress(OSError):
                         path.unlink()
 
 
-def _active_codes(db: sqlite3.Connection, algorithm: str) -> CodeArray:
-    """The active codes read row by row from the database: what the arrays must equal
-    (Store.check_consistency); too slow to build every generation with at 10M entries."""
-    rows = db.execute("SELECT id, hash FROM entries WHERE algorithm = ? AND disabled = 0 ORDER BY id",
+def _active_codes(db: sqlite3.Connection, algorithm: str, table: str = "entries") -> CodeArray:
+    """The active codes read row by row from the database (or a view of it): what the
+    arrays must equal (Store.check_consistency; an overlay's delta, which is small); too
+    slow to build every generation with at 10M entries."""
+    rows = db.execute(f"SELECT id, hash FROM {table} WHERE algorithm = ? AND disabled = 0 ORDER BY id",
                       (algorithm,)).fetchall()
     if not rows:
         return CodeArray.empty(algorithm)

@@ -75,7 +75,9 @@ class LiveMatcher:
             if current is not None and _read_manifest(self.store_path)[1].generation == current.store.generation:
                 return False
             started = time.monotonic()
-            fresh = Matcher(Store.open(self.store_path), self.config)
+            # reload(): a small change (an overlay over the same base) reuses the base's
+            # verified arrays and engines, so a swap costs what the change cost.
+            fresh = current.reload() if current is not None else Matcher(Store.open(self.store_path), self.config)
             if self.isolated is None:
                 # The row's sha256 comes from the worker, as in a scan.
                 hasher = fresh.hasher
