@@ -18,7 +18,7 @@ import numpy as np
 
 from . import signals
 from .decode import DecodeLimits, Source
-from .engines import Engine, build_engine
+from .engines import AUTO_MIH_MIN_ENTRIES, Engine, FlatEngine, build_engine
 from .errors import ConfigurationError, ImageError
 from .hashing import Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
 from .signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
@@ -215,9 +215,14 @@ class Matcher:
                     index = reuse
                 elif signal.exact:
                     index = _ExactIndex.build(part.codes)
+                elif part is array:
+                    index = build_engine(part.codes, config.engine, max_radius=self.thresholds[algorithm],
+                                         tables=part.mih)
+                elif len(part.ids) < AUTO_MIH_MIN_ENTRIES:  # an overlay's few codes: the native scan,
+                    # a few microseconds, where FAISS costs ~40 us a call in overhead
+                    index = FlatEngine(part.codes, max_radius=self.thresholds[algorithm], backend="native")
                 else:
-                    index = build_engine(part.codes, config.engine if part is array else "flat",
-                                         max_radius=self.thresholds[algorithm], tables=part.mih)
+                    index = build_engine(part.codes, "auto", max_radius=self.thresholds[algorithm])
                 layers.append((index, part.ids, drop))
                 self._codes_of[key] = index
             if layers:
