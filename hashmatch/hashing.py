@@ -220,12 +220,16 @@ class Hasher:
             raise
         context = ImageContext(decoded, self.options)
         values = {s.name: s.compute(context) for s in from_image}
-        hashes = {name: values[name]["hash"] if name in values else digests[name]
-                  for name in self.algorithms if name in values or name in digests}
+        hashes = self._hashes(values, digests)
         width, height = decoded.size
         return HashResult(hashes=hashes, width=width, height=height, format=decoded.format, mode=decoded.mode,
                           frame_count=decoded.frame_count, exif_transposed=decoded.exif_transposed, size=size,
                           values=values)
+
+    def _hashes(self, values: dict[str, dict[str, Any]], digests: dict[str, str]) -> dict[str, str]:
+        """Each requested hash that applied to this input, in the requested order."""
+        return {name: values[name]["hash"] if name in values else digests[name]
+                for name in self.algorithms if name in values or name in digests}
 
     def _hash_video(self, source: Source, content: Any, from_video: list, from_image: list,
                     digests: dict[str, str], size: int | None, family: str,
@@ -256,8 +260,7 @@ class Hasher:
         video = next((values[s.name] for s in from_video if s.name in values), None)
         if video is not None:
             width, height, frames = video.get("width"), video.get("height"), video.get("decoded_frames", 1)
-        hashes = {name: values[name]["hash"] if name in values else digests[name]
-                  for name in self.algorithms if name in values or name in digests}
+        hashes = self._hashes(values, digests)
         return HashResult(hashes=hashes, width=width, height=height, format=family, mode=mode,
                           frame_count=int(frames or 1), size=size, values=values)
 

@@ -179,7 +179,7 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
                 entry = int(request.path_params["entry"])
             except ValueError:
                 raise _Reject(400, "bad_request", "entry ids are integers") from None
-            payload = await _json(request, 1 << 16) if await request.body() else {}
+            payload = await _json(request, 1 << 16, empty={})
             reason = payload.get("reason") if isinstance(payload, dict) else None
             try:
                 store = await anyio.to_thread.run_sync(
@@ -276,7 +276,7 @@ def _lookup_all(matcher: Any, queries: list[dict]) -> list[dict[str, Any]]:
             continue
         fields = {k: v for k, v in query.items() if k != "hashes"}
         try:
-            results.append(matcher.match_record({**fields, **hashes}, algorithms=list(hashes)).to_dict())
+            results.append(matcher.match_hashes(hashes, **fields).to_dict())
         except ConfigurationError as exc:
             results.append({"error": {"code": "bad_request", "message": str(exc)}})
     return results
@@ -314,10 +314,13 @@ async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
     return data, os.path.basename(upload.filename or "upload")
 
 
-async def _json(request: Request, cap: int) -> Any:
+async def _json(request: Request, cap: int, empty: Any = None) -> Any:
+    """The JSON body; `empty` for no body at all, when the endpoint allows one."""
     import json
 
     body = await _read_capped(request, cap)
+    if not body and empty is not None:
+        return empty
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
