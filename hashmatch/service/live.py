@@ -45,10 +45,6 @@ class LiveMatcher:
     def current(self) -> Matcher | None:
         return self._matcher
 
-    @property
-    def ready(self) -> bool:
-        return self._matcher is not None and self.isolated is not None
-
     def start(self) -> None:
         self._thread.start()
 
