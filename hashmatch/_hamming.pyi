@@ -10,6 +10,7 @@ def hamming_range_flat(
 def hamming_range_flat_batch(
     codes: npt.NDArray[np.uint8], queries: npt.NDArray[np.uint8], radius: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
+def hamming_flat_one(codes: npt.NDArray[np.uint8], query: bytes, radius: int) -> list[tuple[int, int]]: ...
 def fill_tables(
     codes: npt.NDArray[np.uint8], b: int, P: int, t0: int, t1: int,
     dirs: npt.NDArray[np.uint32], packed: npt.NDArray[np.uint32],
@@ -36,3 +37,13 @@ def mih_plan(
     query: npt.NDArray[np.uint8],
     radius: int,
 ) -> tuple[list[int] | None, int]: ...
+def mih_search_one(
+    codes: npt.NDArray[np.uint8],
+    dirs: npt.NDArray[np.uint32],
+    packed: npt.NDArray[np.uint32],
+    masks: npt.NDArray[np.uint32],
+    level_start: npt.NDArray[np.uint32],
+    b: int,
+    query: bytes,
+    radius: int,
+) -> list[tuple[int, int]]: ...

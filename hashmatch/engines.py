@@ -89,6 +89,11 @@ class Engine(Protocol):
         every code with Hamming distance <= radius (inclusive). Exact."""
         ...
 
+    def search_one(self, query: bytes, radius: int) -> list[tuple[int, int]]:
+        """One query (nbytes raw bytes): [(id, distance), ...] ascending, the same answer as
+        range_search without numpy arrays around it (the lookup path)."""
+        ...
+
     def memory_bytes(self) -> int: ...
 
 
@@ -124,6 +129,14 @@ def _check_queries(queries: object, nbytes: int) -> np.ndarray:
     if queries.shape[1] != nbytes:
         raise ConfigurationError(f"queries have {queries.shape[1]} bytes per row, the engine {nbytes}")
     return queries
+
+
+def _check_query_bytes(query: object, nbytes: int) -> bytes:
+    if not isinstance(query, bytes):
+        raise ConfigurationError(f"query must be bytes, not {type(query).__name__}")
+    if len(query) != nbytes:
+        raise ConfigurationError(f"query has {len(query)} bytes, the engine {nbytes}")
+    return query
 
 
 def _split(ids: np.ndarray, dists: np.ndarray, lims: np.ndarray) -> Result:
@@ -192,6 +205,16 @@ class FlatEngine:
         return out
 
 
+    def search_one(self, query: bytes, radius: int) -> list[tuple[int, int]]:
+        query = _check_query_bytes(query, self.nbytes)
+        radius = _check_radius(radius, self.nbits, self.max_radius)
+        if self._index is None:
+            assert self._codes is not None
+            return _hamming.hamming_flat_one(self._codes, query, radius) if self._n else []
+        [(ids, dists)] = self.range_search(np.frombuffer(query, np.uint8).reshape(1, -1), radius)
+        return list(zip(ids.tolist(), dists.tolist()))
+
+
 # ---------------------------------------------------------------- multi-index
 
 class MultiIndexEngine:
@@ -249,6 +272,13 @@ class MultiIndexEngine:
 
     def range_search(self, queries: np.ndarray, radius: int) -> Result:
         return _split(*self._search(queries, radius)[:3])
+
+    def search_one(self, query: bytes, radius: int) -> list[tuple[int, int]]:
+        query = _check_query_bytes(query, self.nbytes)
+        radius = _check_radius(radius, self.nbits, self.max_radius)
+        if self._n == 0:
+            return []
+        return _hamming.mih_search_one(*self._arrays(), query, radius)
 
     def range_search_flat(self, queries: np.ndarray, radius: int,
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

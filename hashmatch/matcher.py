@@ -311,7 +311,7 @@ class Matcher:
                     raise ConfigurationError(f"{signal.name}: {exc}") from exc
             else:
                 text = value["hash"].strip().lower()
-                if len(text) != signal.hex_length or not set(text) <= _HEX_DIGITS:
+                if len(text) != signal.hex_length or not _HEX_DIGITS.issuperset(text):
                     raise ConfigurationError(f"{signal.name} hash must be {signal.hex_length} hex digits")
             value["hash"] = text
             try:
@@ -347,12 +347,11 @@ class Matcher:
             if was_gated:
                 gated.append(algorithm)
                 continue
-            codes = np.frombuffer(bytes.fromhex("".join(code for _, code in queries)), np.uint8)
             threshold = self.thresholds[algorithm]
-            for index, ids, drop in layers:
-                results = index.range_search(codes.reshape(len(queries), -1), threshold)
-                for (name, _), (positions, distances) in zip(queries, results):
-                    for position, distance in zip(positions.tolist(), distances.tolist()):
+            for name, code in queries:  # one search per variant: a lookup's hot path
+                query = bytes.fromhex(code)
+                for index, ids, drop in layers:
+                    for position, distance in index.search_one(query, threshold):
                         store_id = int(ids[position])
                         if store_id in drop:  # a base row this generation removed, disabled or changed
                             continue

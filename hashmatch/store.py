@@ -122,6 +122,11 @@ class Store:
         assert manifest.database is not None  # a checked manifest names one from generation 1 on
         uri = (path / manifest.database).resolve().as_uri() + "?mode=ro&immutable=1"
         self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        # A hit's metadata is a few random B-tree reads: through a memory map (no read()
+        # call per page; SQLite caps the map at 2 GiB by default) with the interior pages
+        # kept in a 32 MiB cache (10M entries: ~18 -> ~14 us for a lookup's ~3 hits).
+        self._conn.execute("PRAGMA mmap_size = 2147418112")
+        self._conn.execute("PRAGMA cache_size = -32768")
         store_overlay.attach_views(self._conn, path, manifest)  # v_entries, v_lists, v_removed
         self._lock = threading.Lock()
         self._loaded: dict[str, np.ndarray] = loaded or {}  # arrays verified, by file name (reload reuses them)

@@ -28,7 +28,7 @@ that bucket, keeps the entries whose residue is within s - dp of the query's res
 chunk distance is exactly dp + the residue distance). Per query, the directory gives the
 number of entries at each prefix distance of each table; a cost model (random bucket
 visits, residue bytes scanned, expected code fetches) and a small knapsack (DP over tables,
-r + 1 units) pick the s_t. Bucket words are prefetched a few buckets ahead; the
+r + 1 units) pick the s_t. Bucket words (first and last line) are prefetched a few buckets ahead; the
 surviving candidates are verified with a full popcount while the code HM_PREFETCH candidates
 ahead is prefetched (the code fetches are random accesses: memory-level parallelism decides
 the speed). A match found in table t is reported only if no earlier probed table j would
@@ -137,6 +137,34 @@ def hamming_range_flat_batch(const uint8_t[:, ::1] codes, const uint8_t[:, ::1] 
         return _unpack(&vec, lims, nq)
     finally:
         free(lims)
+
+
+cdef list _pairs(hm_vec *vec):
+    """Packed (id << 32 | dist) -> [(id, dist), ...] in id order; frees vec. One query's
+    few matches as Python ints: no numpy arrays to build and slice per query."""
+    cdef size_t i
+    cdef list out = [(<int64_t>(vec.data[i] >> 32), <int32_t>(vec.data[i] & 0xffffffffu)) for i in range(vec.len)]
+    free(vec.data)
+    vec.data = NULL
+    return out
+
+
+def hamming_flat_one(const uint8_t[:, ::1] codes, const uint8_t[::1] query, int radius):
+    """Brute-force scan for one query (a bytes object works): [(id, dist), ...] ascending."""
+    cdef uint64_t n = <uint64_t>codes.shape[0]
+    cdef int nbytes = <int>codes.shape[1]
+    cdef hm_vec vec
+    vec.data = NULL
+    vec.len = 0
+    vec.cap = 0
+    cdef int err = 0
+    if n > 0:
+        with nogil:
+            err = hm_scan(&codes[0, 0], n, nbytes, &query[0], radius, &vec)
+    if err:
+        free(vec.data)
+        raise MemoryError()
+    return _pairs(&vec)
 
 
 def hamming_range_flat(codes, query, int radius):
@@ -257,6 +285,28 @@ def mih_range_search(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
         return out_ids, out_d, out_lims, cands
     finally:
         free(lims)
+
+
+def mih_search_one(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,
+                   const uint32_t[:, ::1] packed,
+                   const uint32_t[::1] masks, const uint32_t[::1] level_start, int b,
+                   const uint8_t[::1] query, int radius):
+    """One query (a bytes object works) through the multi-index, without the GIL:
+    [(id, dist), ...] ascending. The single-query path of a lookup (Matcher): the same
+    search as mih_range_search with no numpy arrays built around it."""
+    cdef hm_mih ix
+    _mih_init(&ix, codes, dirs, packed, masks, level_start, b)
+    cdef hm_vec vec
+    vec.data = NULL
+    vec.len = 0
+    vec.cap = 0
+    cdef int err
+    with nogil:
+        err = hm_mih_query(&ix, &query[0], radius, 1, &vec, NULL)
+    if err:
+        free(vec.data)
+        raise MemoryError()
+    return _pairs(&vec)
 
 
 def mih_plan(const uint8_t[:, ::1] codes, const uint32_t[:, ::1] dirs,

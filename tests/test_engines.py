@@ -103,6 +103,9 @@ def check_all(codes, queries, radii, max_radius) -> None:
         want = expected(dist, r)
         for eng in engines.values():
             assert_same(eng.range_search(queries, r), want)
+            # The single-query path (a lookup's): the same pairs, as Python ints.
+            for query, (wi, wd) in zip(queries, want):
+                assert eng.search_one(query.tobytes(), r) == list(zip(wi.tolist(), wd.tolist()))
         # The probe itself, without the sequential-scan shortcut.
         ids, dists, lims, _ = mih._search(queries, r, allow_scan=False)
         got = [(ids[a:b], dists[a:b]) for a, b in zip(lims[:-1], lims[1:])]
@@ -210,6 +213,7 @@ def test_empty_and_single(kind):
     res = eng.range_search(np.zeros((3, 32), np.uint8), 31)
     assert len(res) == 3 and all(len(i) == 0 and i.dtype == np.int64 and d.dtype == np.int32 for i, d in res)
     assert eng.range_search(np.zeros((0, 32), np.uint8), 31) == []
+    assert eng.search_one(bytes(32), 31) == []
 
     one = np.arange(32, dtype=np.uint8)[None]
     eng = build_engine(one, kind, max_radius=31)
@@ -217,6 +221,7 @@ def test_empty_and_single(kind):
     (ids, d), (ids2, d2) = eng.range_search(np.concatenate([one, ~one]), 31)
     assert ids.tolist() == [0] and d.tolist() == [0]
     assert ids2.tolist() == []
+    assert eng.search_one(one.tobytes(), 31) == [(0, 0)] and eng.search_one((~one).tobytes(), 31) == []
 
 
 def test_thousands_of_matches_and_duplicates(rng):
@@ -235,6 +240,9 @@ def test_thousands_of_matches_and_duplicates(rng):
             assert len(want[0][0]) >= 6_500
         for eng in engines.values():
             assert_same(eng.range_search(queries, r), want)
+            # The single-query path (a lookup's): the same pairs, as Python ints.
+            for query, (wi, wd) in zip(queries, want):
+                assert eng.search_one(query.tobytes(), r) == list(zip(wi.tolist(), wd.tolist()))
         ids, dists, lims, _ = engines["mih"]._search(queries, r, allow_scan=False)
         assert_same([(ids[a:b], dists[a:b]) for a, b in zip(lims[:-1], lims[1:])], want)
 
@@ -349,6 +357,12 @@ def test_bad_arguments(rng):
                      np.asfortranarray(uniform_codes(rng, 3, 32)), list(q)):
             with pytest.raises(ConfigurationError):
                 eng.range_search(badq, 10)
+        for r in (-1, 32, 2.0, None):
+            with pytest.raises(ConfigurationError):
+                eng.search_one(q[0].tobytes(), r)
+        for badq in (q[0], q[0].tobytes()[:31], q[0].tobytes() + b"x", bytearray(q[0].tobytes()), q[0].tobytes().hex()):
+            with pytest.raises(ConfigurationError):
+                eng.search_one(badq, 10)
 
 
 def test_prebuilt_tables_keep_the_layout_they_were_built_with(rng):

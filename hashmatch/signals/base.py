@@ -124,8 +124,8 @@ class SignalType:
         if len(value) != self.hex_length:
             raise ValueError(f"wrong length: {self.name} hashes have {self.hex_length} hex digits, "
                              f"this one has {len(value)}")
-        bad = next((i for i, c in enumerate(value) if c not in _HEX), None)
-        if bad is not None:
+        if not _HEX.issuperset(value):  # the common case checked in C; the position on failure
+            bad = next(i for i, c in enumerate(value) if c not in _HEX)
             raise ValueError(f"non-hex character {text.strip()[bad]!r} at position {bad + 1} of the {self.name} hash")
         return value
 
