@@ -36,8 +36,8 @@ def _pdq_bit_model(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.linalg.cholesky(covariance)
 
 
-def correlated_codes(n: int, seed: int) -> np.ndarray:
-    mean, factor = _pdq_bit_model(seed)
+def correlated_codes(n: int, seed: int, model: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    mean, factor = model if model is not None else _pdq_bit_model(seed)
     rng = np.random.default_rng(seed)
     out = np.empty((n, 32), np.uint8)
     for start in range(0, n, 200_000):
@@ -83,6 +83,39 @@ def heldout_codes(n: int, seed: int = 1) -> np.ndarray:
     repeats = int(n * REPEAT_SHARE)
     codes[rng.choice(n, repeats, replace=False)] = codes[rng.choice(n, repeats)]
     return codes[rng.permutation(n)]
+
+
+def heldout_chunks(n: int, seed: int = 1, chunk: int = 4_000_000):
+    """heldout_codes for lists too large to generate whole (100M entries): chunks of up to
+    `chunk` codes, each a third uniform, a third families, a third correlated, with
+    REPEAT_SHARE repeats inside the chunk. The families come from a vectorised generator
+    (members differ from their root in up to 4-24 bit positions drawn with replacement:
+    a drawn position may repeat, so a member can sit a bit or two closer)."""
+    model = _pdq_bit_model(seed + 2)
+    for number, start in enumerate(range(0, n, chunk)):
+        m = min(chunk, n - start)
+        rng = np.random.default_rng([seed, number])
+        third = m // 3
+        codes = np.concatenate([rng.integers(0, 256, (third, 32), dtype=np.uint8), _families_fast(third, rng),
+                                correlated_codes(m - 2 * third, seed + 3 + number, model)])
+        repeats = int(m * REPEAT_SHARE)
+        codes[rng.choice(m, repeats, replace=False)] = codes[rng.choice(m, repeats)]
+        yield codes[rng.permutation(m)]
+
+
+def _families_fast(n: int, rng: np.random.Generator) -> np.ndarray:
+    sizes = rng.integers(3, 22, n // 3 + 2)
+    sizes = sizes[:int(np.searchsorted(np.cumsum(sizes), n)) + 1]
+    root_of = np.repeat(np.arange(len(sizes)), sizes)[:n]
+    first = np.r_[True, root_of[1:] != root_of[:-1]]
+    bits = np.unpackbits(rng.integers(0, 256, (len(sizes), 32), dtype=np.uint8), axis=1)[root_of].astype(bool)
+    flips = rng.integers(4, 25, n)
+    positions = rng.integers(0, 256, (n, 24))
+    rows, cols = np.nonzero(np.arange(24)[None, :] < flips[:, None])
+    mask = np.zeros((n, 256), bool)
+    mask[rows, positions[rows, cols]] = True
+    mask[first] = False  # the root itself
+    return np.packbits(bits ^ mask, axis=1)
 
 
 def near_queries(codes: np.ndarray, count: int, seed: int = 2) -> np.ndarray:

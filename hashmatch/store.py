@@ -61,16 +61,14 @@ from .store_files import (
     _verify_file,
     _writer_lock,
     code_bytes,
-    entry_codes,
     load_code_array,
 )
+from .store_import import import_change
 from .store_writer import (
     SCHEMA,
     _active_codes,
-    _bulk_insert,
     _Delta,
     _GenerationWriter,
-    _group_by_algorithm,
     _ids,
     _record_removals,
     _rows_as_arrays,
@@ -287,43 +285,16 @@ class Store:
     def import_list(self, parsed: Any, *, name: str, version: str, pdq_mode: str | None = None,
                     source_sha256: str | None = None) -> "Store":
         """Add list `name` at `version`, replacing every entry of an earlier version in the
-        same generation (atomically). `parsed` is a lists.ParsedList. Returns the new Store."""
-        if pdq_mode is not None and pdq_mode != self.pdq_mode and "pdq" in set(parsed.algorithms):
-            raise StoreError(f"this store holds PDQ made with the {self.pdq_mode!r} convention; "
-                             f"the list was made with {pdq_mode!r}")
+        same generation (atomically). `parsed` is a lists.ParsedList, or an iterable of the
+        parts of one list (lists.read_list_parts: a 100M-entry list streams through in
+        parts, never held whole; store_import.py). Returns the new Store."""
         if not name or not version:
             raise StoreError("a list needs a name and a version")
-        added = _group_by_algorithm(parsed)
-        retracted = list(getattr(parsed, "retracted", None) or [])
-
-        def apply(db: sqlite3.Connection) -> _Delta:
-            now = _now()
-            gone = _ids(db, "SELECT id FROM entries WHERE list_name = ?", (name,))
-            for item in retracted:  # the source says these are gone (lists.Retracted): audit them as such first
-                key = (name, item.algorithm, signals.get(item.algorithm).to_blob(item.hash))
-                _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
-                                 key, now, f"retracted by the source ({item.reason})")
-                db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?", key)
-            _record_removals(db, "SELECT id FROM entries WHERE list_name = ?", (name,), now,
-                             f"replaced by version {version}")
-            db.execute("DELETE FROM entries WHERE list_name = ?", (name,))
-            db.execute("INSERT OR REPLACE INTO lists VALUES (?, ?, ?, ?, ?, ?)",
-                       (name, version, getattr(parsed, "format", None), source_sha256, now, self.pdq_mode))
-            # Explicit ids above every id ever used (removed ones included), so an id in the
-            # removal audit never names a later entry.
-            next_id = 1 + store_overlay.max_id(db)
-            delta = _Delta(gone=gone)
-            for algorithm, (codes, columns) in added.items():
-                ids = np.arange(next_id, next_id + len(codes), dtype=np.int64)
-                next_id += len(codes)
-                _bulk_insert(db, name, algorithm, ids, codes, columns)
-                delta.added[algorithm] = (entry_codes(algorithm, ids, codes) if isinstance(codes, list)
-                                          else CodeArray(codes, ids))
-            return delta
-
+        apply, size = import_change(parsed, name=name, version=version, store_pdq_mode=self.pdq_mode,
+                                    pdq_mode=pdq_mode, source_sha256=source_sha256)
         replacing = next((int(item["entries"]) for item in self.manifest.lists if item["name"] == name), 0)
-        return self._change(apply, f"import list {name} version {version}",
-                            ("list_name = ?", (name,), sum(len(group[0]) for group in added.values()) + replacing))
+        scope = None if size is None else ("list_name = ?", (name,), size + replacing)
+        return self._change(apply, f"import list {name} version {version}", scope)
 
     def remove_list(self, name: str, reason: str = "list removed") -> "Store":
         self._require_list(name)

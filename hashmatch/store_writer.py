@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import sqlite3
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain, islice, repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -37,7 +35,6 @@ from .store_files import (
     _folder_lock,
     _fsync_dir,
     _sha256,
-    code_bytes,
     entry_codes,
     load_code_array,
 )
@@ -45,9 +42,6 @@ from .store_files import (
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Store
 
-#: Rows per INSERT statement in a bulk import (at most 7 bound values a row: far below
-#: SQLite's 32,766 variables per statement).
-BULK_ROWS = 250
 SCHEMA = """
 CREATE TABLE lists (
     name TEXT PRIMARY KEY, version TEXT NOT NULL, source_format TEXT, source_sha256 TEXT,
@@ -73,113 +67,6 @@ def _record_removals(db: sqlite3.Connection, select_ids: str, params, when: str,
         " SELECT e.id, e.list_name, l.version, e.algorithm, e.hash, e.entry_id, ?, ?"
         f" FROM entries e LEFT JOIN lists l ON l.name = e.list_name WHERE e.id IN ({select_ids})",
         (when, reason, *params))
-
-
-def _group_by_algorithm(parsed: Any) -> dict[str, tuple[np.ndarray | list[bytes], tuple[list, ...]]]:
-    """Per algorithm: the codes (n, nbytes) uint8, decoded in one bytes.fromhex (for a
-    variable type: the list of stored blobs), and the SQLite columns (category, entry id,
-    date, tags json) in entry order."""
-    algorithms = list(parsed.algorithms)
-    unknown = {a for a in set(algorithms) if signals.find(a) is None}  # per name, not per row (10M rows: 7 s)
-    if unknown:
-        raise StoreError(f"unknown algorithms {sorted(unknown)}")
-    tag_json: dict[tuple, str | None] = {}
-
-    def tags_json(tags) -> str | None:
-        key = tuple(tags or ())
-        if key not in tag_json:
-            tag_json[key] = json.dumps(list(key)) if key else None
-        return tag_json[key]
-
-    grouped: dict[str, tuple[np.ndarray | list[bytes], tuple[list, ...]]] = {}
-    for algorithm in sorted(set(algorithms)):
-        # One algorithm: every row, no index list.
-        rows = None if len(set(algorithms)) == 1 else [i for i, a in enumerate(algorithms) if a == algorithm]
-
-        def pick(column: Sequence[Any], rows: list[int] | None = rows) -> list[Any]:
-            return list(column) if rows is None else [column[i] for i in rows]
-
-        codes: np.ndarray | list[bytes]
-        signal = signals.get(algorithm)
-        if signal.variable:  # one blob per entry (vPDQ: the packed frames)
-            try:
-                codes = [signal.to_blob(value) for value in pick(parsed.hashes)]
-            except ValueError as exc:
-                raise StoreError(f"{algorithm}: {exc}") from exc
-        else:
-            try:
-                codes = np.frombuffer(bytes.fromhex("".join(pick(parsed.hashes))), np.uint8)
-            except ValueError as exc:
-                raise StoreError(f"{algorithm}: a hash is not hex") from exc
-            codes = codes.reshape(-1, code_bytes(algorithm))
-        columns = (pick(parsed.categories), pick(parsed.entry_ids), pick(parsed.dates),
-                   _tags_column(pick(parsed.tags), tags_json))
-        if len(codes) != len(columns[0]):
-            raise StoreError(f"{algorithm}: a hash has the wrong length")
-        grouped[algorithm] = (codes, columns)
-    return grouped
-
-
-def _sql_literal(value: str | None) -> str | None:
-    """value as an SQLite literal, or None where it must be bound (NUL characters)."""
-    if value is None:
-        return "NULL"
-    if "\x00" in value:
-        return None
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _bulk_insert(db: sqlite3.Connection, name: str, algorithm: str, ids: np.ndarray,
-                 codes: np.ndarray | list[bytes], columns: tuple[list, ...]) -> None:
-    """Insert one algorithm's rows of an import. Per-row cost is dominated by binding
-    parameters, so a column holding one value for every row (a list-wide category, no
-    dates, no tags) is written into the statement as a literal instead of bound per row:
-    about a third faster on a 10M-row list. For large imports the list-name index is
-    dropped and rebuilt afterwards, which is cheaper than maintaining it row by row."""
-    names = ("category", "entry_id", "date_added", "tags")
-    first = int(ids[0]) if len(ids) else 0  # ids are consecutive (np.arange): bind a range, not a list
-    values = ["?", "?", _sql_literal(name) or "?", _sql_literal(algorithm) or "?"]
-    blobs: Iterable[bytes]
-    if isinstance(codes, list):
-        blobs = codes
-    else:
-        # The blobs come from a C-level iterator (map over slices): a generator would cost
-        # a Python frame per row, ~3 s at 10M.
-        width, flat = codes.shape[1], codes.tobytes()
-        blobs = map(flat.__getitem__, map(slice, range(0, len(flat), width), range(width, len(flat) + width, width)))
-    bound: list[Iterable] = [range(first, first + len(ids)), blobs]
-    if values[2] == "?":
-        bound.append(repeat(name))
-    if values[3] == "?":
-        bound.append(repeat(algorithm))
-    for column in columns:
-        literal = _sql_literal(column[0]) if column and column.count(column[0]) == len(column) else None
-        values.append(literal or "?")
-        if literal is None:
-            bound.append(column)
-    head = f"INSERT INTO entries (id, hash, list_name, algorithm, {', '.join(names)}) VALUES "
-    one = f"({', '.join(values)})"
-    rebuild = len(ids) >= 100_000
-    if rebuild:
-        db.execute("DROP INDEX IF EXISTS entries_by_list")
-    # BULK_ROWS rows per statement: one statement step per row costs ~40% more (measured:
-    # 1M rows in 2.0 s one by one, 1.2 s in statements of 200-500 rows).
-    rows = zip(*bound)
-    whole, rest = divmod(len(ids), BULK_ROWS)
-    db.executemany(head + ",".join([one] * BULK_ROWS),
-                   (list(chain.from_iterable(islice(rows, BULK_ROWS))) for _ in range(whole)))
-    if rest:
-        db.execute(head + ",".join([one] * rest), list(chain.from_iterable(rows)))
-    if rebuild:
-        db.execute("CREATE INDEX entries_by_list ON entries (list_name)")
-
-
-def _tags_column(tags: list, to_json: Callable[[Any], str | None]) -> list[str | None]:
-    """Tags as JSON per row; one conversion when every row has the same tags (the usual
-    list-wide case), which _bulk_insert then writes as a literal."""
-    if tags and tags.count(tags[0]) == len(tags):
-        return [to_json(tags[0])] * len(tags)
-    return [to_json(t) for t in tags]
 
 
 @dataclass

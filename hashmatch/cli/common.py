@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Any, Callable
+from collections import Counter
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import click
 
@@ -124,18 +125,42 @@ def open_store(path: str) -> Store:
 
 
 def import_list_file(store: Store, file: str, *, name: str | None = None, version: str | None = None,
-                     pdq_mode: str | None = None, **read_options) -> tuple[Store, Any, str, str]:
-    """Read a list file and import it: named after the file unless `name`, versioned by
-    the first 12 digits of its sha256 unless `version`. Returns (store, parsed list,
-    name, version)."""
-    from ..lists import read_list
+                     pdq_mode: str | None = None, **read_options) -> tuple[Store, "ImportSummary", str, str]:
+    """Read a list file in parts (lists.read_list_parts: a 100M-entry list is never held
+    whole) and import it: named after the file unless `name`, versioned by the first 12
+    digits of its sha256 unless `version`. Returns (store, summary, name, version)."""
+    from ..lists import read_list_parts
 
-    parsed = read_list(file, **read_options)
     digest = file_sha256(file)
     name = name or os.path.splitext(os.path.basename(file))[0]
     version = version or digest[:12]
-    return store.import_list(parsed, name=name, version=version, pdq_mode=pdq_mode, source_sha256=digest), \
-        parsed, name, version
+    summary = ImportSummary()
+    parts = summary.track(read_list_parts(file, **read_options))
+    return store.import_list(parts, name=name, version=version, pdq_mode=pdq_mode, source_sha256=digest), \
+        summary, name, version
+
+
+class ImportSummary:
+    """What the parts of an imported list held, gathered as they stream past."""
+
+    def __init__(self) -> None:
+        self.entries = self.merged = 0
+        self.per_algorithm: Counter[str] = Counter()
+        self.rejected: list[Any] = []
+
+    def track(self, parts: Iterable[Any]) -> Iterator[Any]:
+        for part in parts:
+            self.entries += len(part)
+            self.merged += part.merged
+            self.per_algorithm.update(part.counts())
+            self.rejected += part.rejected
+            yield part
+
+    def __len__(self) -> int:
+        return self.entries
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.per_algorithm)
 
 
 def file_sha256(path: str) -> str:

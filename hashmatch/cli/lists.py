@@ -43,17 +43,17 @@ def list_import(files, store_path, name, list_version, category, algorithm, list
     try:
         store = Store.open_or_create(store_path, pdq_mode=pdq_mode)
         for file in files:
-            store, parsed, list_name, version = import_list_file(
+            store, summary, list_name, version = import_list_file(
                 store, file, name=name, version=list_version, pdq_mode=pdq_mode, format=list_format,
                 algorithm=algorithm, category=category, skip_invalid=skip_invalid)
-            counts = ", ".join(f"{n} {a}" for a, n in sorted(parsed.counts().items()))
-            merged = f"; {parsed.merged} repeated lines merged into identical entries" if parsed.merged else ""
-            click.echo(safe(f"{list_name}: imported {len(parsed)} entries ({counts}) as version {version}{merged}"),
+            counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts().items()))
+            merged = f"; {summary.merged} repeated lines merged into identical entries" if summary.merged else ""
+            click.echo(safe(f"{list_name}: imported {len(summary)} entries ({counts}) as version {version}{merged}"),
                        err=True)
-            if parsed.rejected:
+            if summary.rejected:
                 report = rejects or f"{file}.rejects.csv"
-                write_rejects(parsed.rejected, report)
-                click.echo(safe(f"{list_name}: {len(parsed.rejected)} invalid lines skipped, listed in {report}"),
+                write_rejects(summary.rejected, report)
+                click.echo(safe(f"{list_name}: {len(summary.rejected)} invalid lines skipped, listed in {report}"),
                            err=True)
     except (ListFormatError, StoreError, ConfigurationError) as exc:
         raise SetupError(str(exc)) from exc

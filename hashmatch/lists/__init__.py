@@ -105,7 +105,7 @@ import re
 import stat
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import ConfigurationError, ListFormatError
 from .builder import _Builder
@@ -120,6 +120,7 @@ from .model import (
     MAX_DOCUMENT_BYTES,
     MAX_LINE_BYTES,
     MAX_REJECTED,
+    PART_ENTRIES,
     REJECT_TEXT_CHARS,
     SNIFF_BYTES,
     WRITE_FORMATS,
@@ -137,10 +138,10 @@ from .vpdq_txt import _parse_vpdq_txt
 from .writer import write_list, write_rejects
 
 __all__ = ["CHUNK_BYTES", "COLUMN_NAMES", "CSV_HEADER", "ENTRY_POINT_GROUP", "FORMATS", "MAX_DOCUMENT_BYTES",
-           "MAX_LINE_BYTES", "MAX_REJECTED", "REJECT_TEXT_CHARS", "SNIFF_BYTES", "WRITE_FORMATS", "ListEntry",
-           "ListFormat", "ListFormatError", "ParsedList", "Rejected", "Retracted", "canonical_algorithm",
-           "detect_format", "formats", "normalise_hash", "read_list", "register_format", "write_list",
-           "write_rejects"]
+           "MAX_LINE_BYTES", "MAX_REJECTED", "PART_ENTRIES", "REJECT_TEXT_CHARS", "SNIFF_BYTES", "WRITE_FORMATS",
+           "ListEntry", "ListFormat", "ListFormatError", "ParsedList", "Rejected", "Retracted", "canonical_algorithm",
+           "detect_format", "formats", "normalise_hash", "read_list", "read_list_parts", "register_format",
+           "write_list", "write_rejects"]
 
 ENTRY_POINT_GROUP = "hashmatch.list_formats"
 
@@ -159,12 +160,15 @@ class ListFormat:
     parser: Callable[[Any, Any], Any] | None = None
     read_document: Callable[[Any, str, Any, int], None] | None = None
     sniff: Callable[[str, str], bool] | None = None
+    #: Rows stand alone (no row retracts another or merges into another's signal), so
+    #: read_list_parts may hand the list over in parts.
+    streams: bool = False
 
 
 _BUILTIN_FORMATS = (
-    ListFormat("text", parser=_TextParser),
-    ListFormat("csv", parser=lambda builder, reader: _DelimitedParser(builder, reader, ",")),
-    ListFormat("tsv", parser=lambda builder, reader: _DelimitedParser(builder, reader, "\t")),
+    ListFormat("text", parser=_TextParser, streams=True),
+    ListFormat("csv", parser=lambda builder, reader: _DelimitedParser(builder, reader, ","), streams=True),
+    ListFormat("tsv", parser=lambda builder, reader: _DelimitedParser(builder, reader, "\t"), streams=True),
     ListFormat("jsonl", parser=_JsonlParser),
     ListFormat("tx-csv", parser=lambda builder, reader: TxCsvParser(builder, reader, ",")),
     ListFormat("tat-json", read_document=_parse_tat),
@@ -323,6 +327,31 @@ def read_list(path: str | os.PathLike, *, format: str | None = None, algorithm: 
     entries, still raises ListFormatError. `max_line_bytes` caps a line (a record, for
     CSV), `max_document_bytes` a tat-json document.
     """
+    [whole] = _read(path, format, algorithm, category, skip_invalid, max_line_bytes, max_document_bytes,
+                    max_rejected, None)
+    return whole
+
+
+def read_list_parts(path: str | os.PathLike, *, part_entries: int = PART_ENTRIES, format: str | None = None,
+                    algorithm: str | None = None, category: str | None = None, skip_invalid: bool = False,
+                    max_line_bytes: int = MAX_LINE_BYTES, max_document_bytes: int = MAX_DOCUMENT_BYTES,
+                    max_rejected: int = MAX_REJECTED) -> Iterator[ParsedList]:
+    """read_list in parts of about `part_entries` entries, so a list of 100M entries is
+    never held whole (Store.import_list takes the parts). Only formats whose rows stand
+    alone are split (text, CSV, TSV: ListFormat.streams); any other list is one part.
+    Each part carries its own rejections and merge count. A line repeating a line of an
+    earlier part exactly is not merged into it (both entries are kept: each matches and
+    carries its line's metadata); within a part, and in a list of one part, everything is
+    as read_list does it. Errors are raised when the part holding them is read."""
+    if isinstance(part_entries, bool) or not isinstance(part_entries, int) or part_entries < 1:
+        raise ConfigurationError("part_entries must be a positive int")
+    return _read(path, format, algorithm, category, skip_invalid, max_line_bytes, max_document_bytes,
+                 max_rejected, part_entries)
+
+
+def _read(path: str | os.PathLike, format: str | None, algorithm: str | None, category: str | None,
+          skip_invalid: bool, max_line_bytes: int, max_document_bytes: int, max_rejected: int,
+          part_entries: int | None) -> Iterator[ParsedList]:
     name = os.fspath(path)
     fmt = detect_format(name) if format is None else format.strip().lower()
     if fmt not in formats():
@@ -332,11 +361,19 @@ def read_list(path: str | os.PathLike, *, format: str | None = None, algorithm: 
     if max_line_bytes < 1:
         raise ConfigurationError("max_line_bytes must be at least 1")
     builder = _Builder(str(name), fmt, skip_invalid, default_alg, category, max_line_bytes, max_rejected)
+    if not list_format.streams:
+        part_entries = None
+    return _parts(name, list_format, builder, max_line_bytes, max_document_bytes, part_entries)
+
+
+def _parts(name: str, list_format: ListFormat, builder: _Builder, max_line_bytes: int, max_document_bytes: int,
+           part_entries: int | None) -> Iterator[ParsedList]:
     with _open(name) as handle:
         if list_format.read_document is not None:
             list_format.read_document(builder, str(name), handle, max_document_bytes)
             builder.check()
-            return builder.finish()
+            yield builder.finish()
+            return
         assert list_format.parser is not None
         reader = _Reader(handle, str(name), max_line_bytes, CHUNK_BYTES)
         parser = list_format.parser(builder, reader)
@@ -346,7 +383,7 @@ def read_list(path: str | os.PathLike, *, format: str | None = None, algorithm: 
             else:
                 parser.feed(item)
             builder.check()
+            if part_entries is not None and len(builder.hashes) >= part_entries:
+                yield builder.take_part()
         parser.finish()
-    return builder.finish()
-
-
+    yield builder.finish()

@@ -45,6 +45,7 @@ class _Builder:
         self.rejected: list[Rejected] = []
         self.retracted: list[Retracted] = []
         self.merged = 0  # lines merged into an earlier entry (ParsedList.merged)
+        self.taken = self.rejected_total = 0  # entries and rejections of the parts taken (take_part)
         # tx-csv: rows of one signal are one entry (one row per collab listing it).
         self.merge_signals = fmt == "tx-csv"
 
@@ -53,7 +54,7 @@ class _Builder:
 
     def reject(self, line: int, reason: str, text: str) -> None:
         self.rejected.append(Rejected(int(line), reason, _clip(text)))
-        if len(self.rejected) > self.max_rejected and self.skip_invalid:
+        if len(self.rejected) + self.rejected_total > self.max_rejected and self.skip_invalid:
             self.rejected.sort(key=lambda r: r.line)
             raise ListFormatError(self.path, int(line), f"more than {self.max_rejected} entries rejected, giving up "
                                                         "(is the format or the algorithm right?)", self.rejected)
@@ -227,20 +228,32 @@ class _Builder:
         return mapped
 
     def finish(self) -> ParsedList:
+        """The last (or only) part; ListFormatError if the whole list held nothing valid."""
+        part = self.take_part()
+        if not self.taken and not len(part.retracted):
+            if self.rejected_total:
+                raise ListFormatError(self.path, None, f"no valid entries: all {self.rejected_total} were rejected",
+                                      part.rejected)
+            raise self.fail(None, "no entries (the list is empty)")
+        return part
+
+    def take_part(self) -> ParsedList:
+        """The entries collected so far, merged and checked as a list of their own, with
+        their rejections; the columns start afresh (read_list_parts)."""
         lines = np.concatenate(self.lines) if self.lines else np.zeros(0, np.int64)
         keys = np.concatenate(self.keys) if self.keys else np.zeros(0, np.uint64)
-        self.keys = []
+        self.keys, self.lines = [], []
         lines = self._compact(self._repeats(keys), lines)
         if self.retracted:
             lines = self._compact(self._retraction_conflicts(lines), lines)
         self.rejected.sort(key=lambda r: r.line)
-        if not self.hashes and not self.retracted:
-            if self.rejected:
-                raise ListFormatError(self.path, None, f"no valid entries: all {len(self.rejected)} were rejected",
-                                      self.rejected)
-            raise self.fail(None, "no entries (the list is empty)")
-        return ParsedList(self.format, self.path, self.algorithms, self.hashes, self.categories, self.entry_ids,
+        part = ParsedList(self.format, self.path, self.algorithms, self.hashes, self.categories, self.entry_ids,
                           self.dates, self.tags, lines, self.rejected, self.retracted, self.merged)
+        self.taken += len(part)
+        self.rejected_total += len(part.rejected)
+        self.algorithms, self.hashes, self.categories, self.entry_ids, self.dates, self.tags = [], [], [], [], [], []
+        self.rejected, self.retracted, self.merged = [], [], 0
+        return part
 
     def _compact(self, drop: np.ndarray, lines: np.ndarray) -> np.ndarray:
         """Remove the entries `drop` marks from every column; returns the lines kept."""

@@ -24,6 +24,9 @@ MAX_LINE_BYTES = 64 * 1024
 MAX_DOCUMENT_BYTES = 1 << 30
 #: Bytes read per chunk.
 CHUNK_BYTES = 8 << 20
+#: Entries per part of read_list_parts (a part of 2M entries holds ~0.6 GB of Python
+#: strings; a 100M-entry list is read and imported in 50 of them).
+PART_ENTRIES = 2_000_000
 #: Rejected.text keeps at most this many characters of the offending line.
 REJECT_TEXT_CHARS = 200
 #: skip_invalid gives up after this many rejected entries (a wrong format or algorithm
