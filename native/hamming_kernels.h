@@ -385,11 +385,13 @@ typedef struct {
     uint32_t bs[HM_BLOCK], be[HM_BLOCK]; signed char bk[HM_BLOCK];
 } hm_scratch;
 
+/* Flush a full segment before writing, not after: the branch-free residue loop below may
+   leave it exactly full (a write-then-check here then ran past its end: found at 100M). */
 #define HM_CAND(sc, id, t) do { \
-    (sc)->cand[(sc)->len] = (id); (sc)->tab[(sc)->len] = (uint8_t)(t); \
-    if (++(sc)->len == (sc)->cap) { \
+    if ((sc)->len == (sc)->cap) { \
         if (hm_verify(ix, q, r, s, (sc)->cand, (sc)->tab, (int)(sc)->len, HM_PREFETCH, out)) return -1; \
-        *ncand += (sc)->len; (sc)->len = 0; } } while (0)
+        *ncand += (sc)->len; (sc)->len = 0; } \
+    (sc)->cand[(sc)->len] = (id); (sc)->tab[(sc)->len] = (uint8_t)(t); (sc)->len++; } while (0)
 
 /* Prefetch a bucket's first and last words: a bucket of ~5 words straddles two cache
    lines a third of the time, and an unprefetched second line stalls the residue loop

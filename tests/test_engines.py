@@ -372,3 +372,27 @@ def test_prebuilt_tables_keep_the_layout_they_were_built_with(rng):
     assert reused.prefix_bits == 16 != MultiIndexEngine(codes, max_radius=31).prefix_bits
     q = queries_near(rng, codes, 30, 24)
     assert_same(reused.range_search(q, 31), expected(distances(codes, q), 31))
+
+
+@pytest.mark.parametrize("prefix_distance", [2, 3, 4])
+def test_a_full_candidate_segment_left_by_the_residue_filter(prefix_distance):
+    """Regression (found on a 100M store): the branch-free residue filter can leave the
+    4,096-candidate segment exactly full, and the next bucket's first candidate was then
+    written past its end (a heap overflow, a crash here). Eleven groups of 4,096 copies of
+    the query, group t with `prefix_distance` bits flipped in table t's prefix (P = 22,
+    R = 1): a group fills the segment exactly at that table's last probe level, and the
+    next table starts with the other groups in its level-0 bucket."""
+    rng = np.random.default_rng(11)
+    query = rng.integers(0, 256, 32, dtype=np.uint8)
+    bits = np.unpackbits(query, bitorder="little")
+    groups = []
+    for t in range(11):
+        group = np.repeat(bits[None], 4096, 0)
+        group[:, 23 * t + 1: 23 * t + 1 + prefix_distance] ^= 1  # key bits 1.. of chunk t: its prefix
+        groups.append(group)
+    codes = np.ascontiguousarray(np.packbits(np.concatenate(groups), axis=1, bitorder="little"))
+    engine = MultiIndexEngine(codes, max_radius=63, prefix_bits=22)
+    want = expected(distances(codes, query[None]), 31)
+    ids, dists, lims, _ = engine._search(query[None], 31, allow_scan=False)
+    assert_same([(ids, dists)], want)
+    assert len(ids) == len(codes)

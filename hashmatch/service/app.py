@@ -205,10 +205,10 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
                 path = os.path.join(folder, "list")
                 with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
                     handle.write(body)
-                store, parsed, _, got_version = import_list_file(Store.open(live.store_path), path, name=name,
-                                                                 version=version, format=fmt)
+                store, summary, _, got_version = import_list_file(Store.open(live.store_path), path, name=name,
+                                                                  version=version, format=fmt)
             live.refresh()
-            return {"list": name, "version": got_version, "entries": len(parsed), "generation": store.generation}
+            return {"list": name, "version": got_version, "entries": len(summary), "generation": store.generation}
         try:
             return JSONResponse(await anyio.to_thread.run_sync(run))
         except (ListFormatError, ConfigurationError, HashmatchError) as exc:
