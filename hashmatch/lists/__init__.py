@@ -95,6 +95,8 @@ Performance: the file is read in bounded chunks (CHUNK_BYTES; a line longer than
 MAX_LINE_BYTES is rejected without ever being held whole), and each chunk is parsed
 in bulk: numpy finds the line structure, one str.split cuts the fields, one
 bytes.fromhex validates a whole column. The result is columnar (ParsedList).
+read_list_parts hands a text, CSV or TSV list over in parts of PART_ENTRIES entries, so
+Store.import_list never holds a 100M-entry list whole.
 """
 from __future__ import annotations
 
