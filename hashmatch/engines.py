@@ -204,13 +204,12 @@ class FlatEngine:
             out.append((qi[order].astype(np.int64, copy=False), qd[order].astype(np.int32, copy=False)))
         return out
 
-
     def search_one(self, query: bytes, radius: int) -> list[tuple[int, int]]:
         query = _check_query_bytes(query, self.nbytes)
         radius = _check_radius(radius, self.nbits, self.max_radius)
         if self._index is None:
             assert self._codes is not None
-            return _hamming.hamming_flat_one(self._codes, query, radius) if self._n else []
+            return _hamming.hamming_flat_one(self._codes, query, radius)  # an empty list scans nothing
         [(ids, dists)] = self.range_search(np.frombuffer(query, np.uint8).reshape(1, -1), radius)
         return list(zip(ids.tolist(), dists.tolist()))
 

@@ -54,6 +54,7 @@ def import_change(parsed: Any, *, name: str, version: str, store_pdq_mode: str, 
 
     check(first)
     first_added = _group_by_algorithm(first)  # malformed input fails here, before the writer starts
+    first_rows = sum(len(group[0]) for group in first_added.values())
 
     def apply(db: sqlite3.Connection) -> _Delta:
         now = _now()
@@ -70,7 +71,7 @@ def import_change(parsed: Any, *, name: str, version: str, store_pdq_mode: str, 
         next_id = 1 + store_overlay.max_id(db)
         pieces: dict[str, list[CodeArray]] = {}
         retracted_later = False
-        bulk = not whole or sum(len(group[0]) for group in first_added.values()) >= REBUILD_INDEX_ROWS
+        bulk = not whole or first_rows >= REBUILD_INDEX_ROWS
         if bulk:  # maintained row by row the index costs more than one rebuild at the end
             db.execute("DROP INDEX IF EXISTS entries_by_list")
         for part, added in chain([(first, first_added)], ((p, None) for p in parts)):
@@ -79,12 +80,11 @@ def import_change(parsed: Any, *, name: str, version: str, store_pdq_mode: str, 
                 added = _group_by_algorithm(part)
                 for item in part.retracted:  # withdrawn after an earlier part listed it
                     retracted_later = True
-                    db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
-                               (name, item.algorithm, signals.get(item.algorithm).to_blob(item.hash)))
+                    db.execute(f"DELETE FROM entries WHERE {_LISTED}", _listed_key(name, item))
             for algorithm, (codes, columns) in added.items():
                 ids = np.arange(next_id, next_id + len(codes), dtype=np.int64)
                 next_id += len(codes)
-                _bulk_insert(db, name, algorithm, ids, codes, columns, manage_index=False)
+                _bulk_insert(db, name, algorithm, ids, codes, columns)
                 pieces.setdefault(algorithm, []).append(
                     entry_codes(algorithm, ids, codes) if isinstance(codes, list) else CodeArray(codes, ids))
             del added
@@ -99,15 +99,23 @@ def import_change(parsed: Any, *, name: str, version: str, store_pdq_mode: str, 
             _drop_deleted(db, delta, name)
         return delta
 
-    size = sum(len(group[0]) for group in first_added.values()) if whole else None
-    return apply, size
+    return apply, first_rows if whole else None
+
+
+#: The entries of one list holding one hash (a retraction's target), and its parameters.
+_LISTED = "list_name = ? AND algorithm = ? AND hash = ?"
+
+
+def _listed_key(name: str, item: Any) -> tuple[str, str, bytes]:
+    return name, item.algorithm, signals.get(item.algorithm).to_blob(item.hash)
 
 
 def _retract(db: sqlite3.Connection, name: str, item: Any, now: str) -> None:
-    key = (name, item.algorithm, signals.get(item.algorithm).to_blob(item.hash))
-    _record_removals(db, "SELECT id FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?",
-                     key, now, f"retracted by the source ({item.reason})")
-    db.execute("DELETE FROM entries WHERE list_name = ? AND algorithm = ? AND hash = ?", key)
+    """An earlier version's entries the source retracted: audited as such, then deleted."""
+    key = _listed_key(name, item)
+    _record_removals(db, f"SELECT id FROM entries WHERE {_LISTED}", key, now,
+                     f"retracted by the source ({item.reason})")
+    db.execute(f"DELETE FROM entries WHERE {_LISTED}", key)
 
 
 def _drop_deleted(db: sqlite3.Connection, delta: _Delta, name: str) -> None:
@@ -175,13 +183,12 @@ def _sql_literal(value: str | None) -> str | None:
 
 
 def _bulk_insert(db: sqlite3.Connection, name: str, algorithm: str, ids: np.ndarray,
-                 codes: np.ndarray | list[bytes], columns: tuple[list, ...], manage_index: bool = True) -> None:
+                 codes: np.ndarray | list[bytes], columns: tuple[list, ...]) -> None:
     """Insert one algorithm's rows of an import. Per-row cost is dominated by binding
     parameters, so a column holding one value for every row (a list-wide category, no
     dates, no tags) is written into the statement as a literal instead of bound per row:
-    about a third faster on a 10M-row list. For large imports the list-name index is
-    dropped and rebuilt afterwards, which is cheaper than maintaining it row by row
-    (manage_index=False: the caller does that once around several parts)."""
+    about a third faster on a 10M-row list. (import_change drops the list-name index
+    around a large import: one rebuild costs less than maintaining it row by row.)"""
     names = ("category", "entry_id", "date_added", "tags")
     first = int(ids[0]) if len(ids) else 0  # ids are consecutive (np.arange): bind a range, not a list
     values = ["?", "?", _sql_literal(name) or "?", _sql_literal(algorithm) or "?"]
@@ -205,9 +212,6 @@ def _bulk_insert(db: sqlite3.Connection, name: str, algorithm: str, ids: np.ndar
             bound.append(column)
     head = f"INSERT INTO entries (id, hash, list_name, algorithm, {', '.join(names)}) VALUES "
     one = f"({', '.join(values)})"
-    rebuild = manage_index and len(ids) >= 100_000
-    if rebuild:
-        db.execute("DROP INDEX IF EXISTS entries_by_list")
     # BULK_ROWS rows per statement: one statement step per row costs ~40% more (measured:
     # 1M rows in 2.0 s one by one, 1.2 s in statements of 200-500 rows).
     rows = zip(*bound)
@@ -216,8 +220,6 @@ def _bulk_insert(db: sqlite3.Connection, name: str, algorithm: str, ids: np.ndar
                    (list(chain.from_iterable(islice(rows, BULK_ROWS))) for _ in range(whole)))
     if rest:
         db.execute(head + ",".join([one] * rest), list(chain.from_iterable(rows)))
-    if rebuild:
-        db.execute("CREATE INDEX entries_by_list ON entries (list_name)")
 
 
 def _tags_column(tags: list, to_json: Callable[[Any], str | None]) -> list[str | None]:
