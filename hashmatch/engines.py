@@ -89,6 +89,12 @@ class Engine(Protocol):
         every code with Hamming distance <= radius (inclusive). Exact."""
         ...
 
+    def range_search_flat(self, queries: np.ndarray, radius: int,
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """range_search's answer as FAISS-style arrays (lims int64 (Q+1), ids, dists): query
+        i's hits are ids[lims[i]:lims[i + 1]] (the batch path)."""
+        ...
+
     def search_one(self, query: bytes, radius: int) -> list[tuple[int, int]]:
         """One query (nbytes raw bytes): [(id, distance), ...] ascending, the same answer as
         range_search without numpy arrays around it (the lookup path)."""
@@ -186,23 +192,26 @@ class FlatEngine:
         return self._n * self.nbytes + 256
 
     def range_search(self, queries: np.ndarray, radius: int) -> Result:
+        lims, ids, dists = self.range_search_flat(queries, radius)
+        return _split(ids, dists, lims)
+
+    def range_search_flat(self, queries: np.ndarray, radius: int,
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like range_search but returns FAISS-style (lims int64 (Q+1), ids, dists) arrays."""
         queries = _check_queries(queries, self.nbytes)
         radius = _check_radius(radius, self.nbits, self.max_radius)
         nq = queries.shape[0]
         if self._n == 0 or nq == 0:
-            return [(np.empty(0, np.int64), np.empty(0, np.int32)) for _ in range(nq)]
+            return np.zeros(nq + 1, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)
         if self._index is None:
             assert self._codes is not None  # the native backend keeps the codes
-            return _split(*_hamming.hamming_range_flat_batch(self._codes, queries, radius))
+            ids, dists, lims = _hamming.hamming_range_flat_batch(self._codes, queries, radius)
+            return lims, ids, dists
         self._faiss.omp_set_num_threads(1)  # per calling thread
         lims, dists, ids = self._index.range_search(queries, radius + 1)  # FAISS: strict <
-        out: Result = []
-        bounds = lims.tolist()
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            qi, qd = ids[a:b], dists[a:b]
-            order = np.argsort(qi, kind="stable")
-            out.append((qi[order].astype(np.int64, copy=False), qd[order].astype(np.int32, copy=False)))
-        return out
+        lims = lims.astype(np.int64)
+        order = np.lexsort((ids, np.repeat(np.arange(nq), np.diff(lims))))  # ids ascending per query
+        return lims, ids[order].astype(np.int64), dists[order].astype(np.int32)
 
     def search_one(self, query: bytes, radius: int) -> list[tuple[int, int]]:
         query = _check_query_bytes(query, self.nbytes)

@@ -21,10 +21,16 @@ from .decode import DecodeLimits, Source
 from .engines import AUTO_MIH_MIN_ENTRIES, Engine, FlatEngine, build_engine
 from .errors import ConfigurationError, ImageError
 from .hashing import Hasher, HashResult, ordered_map, parse_algorithms, usable_cores
+from .matching_batch import batches_of, match_batches
 from .signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
-from .store import EntryInfo, Store
+from .store import MatchedEntry, Store
 from .video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT, VideoEvidence, match_video
 from .workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, IsolatedHasher
+
+# One search of a query: (algorithm, variant or None, hex code); one hit of a search:
+# (store id, distance, a video match's evidence or None).
+Search = tuple[str, str | None, str]
+Hit = tuple[int, int, VideoEvidence | None]
 
 #: Inclusive distance thresholds of the built-in perceptual types (each SignalType's
 #: default_threshold; plug-ins bring their own): PDQ 31 is Meta's published rule, the
@@ -275,14 +281,9 @@ class Matcher:
     # -- precomputed hashes -----------------------------------------------------------------
     def match_hashes_many(self, queries: Iterable[Mapping[str, str]], *,
                           threads: int | None = None) -> Iterator[MatchResult | ConfigurationError]:
-        """match_hashes for many {'pdq': ..., ...} mappings on a thread pool, in input
-        order; a malformed query yields its ConfigurationError instead of stopping."""
-        def one(hashes: Mapping[str, str]) -> MatchResult | ConfigurationError:
-            try:
-                return self.match_hashes(hashes)
-            except ConfigurationError as exc:
-                return exc
-        return ordered_map(one, queries, threads)
+        """match_hashes for many {'pdq': ..., ...} mappings, in input order, batched as
+        match_records_many; a malformed query yields its ConfigurationError instead of stopping."""
+        return match_batches(self, batches_of((hashes, list(hashes)) for hashes in queries), threads)
 
     def match_hashes(self, hashes: Mapping[str, str], **fields: Any) -> MatchResult:
         """Match precomputed hex hashes ({'pdq': ..., 'md5': ...}). `fields` are what a
@@ -296,6 +297,20 @@ class Matcher:
         """Match a flat record as `hashmatch hash` prints it (the hashes under their
         algorithm names, and each signal type's fields): the algorithms given, or every
         one of this matcher's that the record holds. ConfigurationError if malformed."""
+        return self._match_values(self._values_of(record, algorithms))
+
+    def match_records_many(self, items: Iterable[tuple[Mapping[str, Any], Iterable[str] | None]], *,
+                           threads: int | None = None) -> Iterator[MatchResult | ConfigurationError]:
+        """match_record for many (record, algorithms) pairs, in input order, batched: the
+        searches of up to BATCH_QUERIES queries go to the kernels at once, split over
+        `threads` threads (None: the usable cores), and their hits' metadata is read in
+        one pass (matching_batch.py); results lag the input by up to two batches. A
+        malformed query yields its ConfigurationError."""
+        return match_batches(self, batches_of(items), threads)
+
+    def _values_of(self, record: Mapping[str, Any], algorithms: Iterable[str] | None) -> dict[str, dict[str, Any]]:
+        """Each queried signal type's value (its hash, normalised, and what the type adds),
+        checked. ConfigurationError if malformed."""
         values: dict[str, dict[str, Any]] = {}
         for name in (algorithms if algorithms is not None else [a for a in self.algorithms if a in record]):
             signal = signals.find(name)
@@ -319,51 +334,73 @@ class Matcher:
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from exc
             values[signal.name] = value
-        return self._match_values(values)
+        return values
 
     def _match_values(self, values: Mapping[str, Mapping[str, Any]]) -> MatchResult:
-        found: dict[tuple[str, int], tuple[int, str | None]] = {}  # (algorithm, store id) -> (distance, variant)
-        videos: dict[tuple[str, int], VideoEvidence] = {}
+        searches, gated = self._searches(values)
+        return self._result(values, searches, [self._search(a, code) for a, _, code in searches], gated)
+
+    def _searches(self, values: Mapping[str, Mapping[str, Any]]) -> tuple[list[Search], list[str]]:
+        """What matching `values` searches: (algorithm, variant, hex code) per search, per
+        algorithm its variants with the plain query first (an exact type: one, variant
+        None); and the algorithms a quality gate stopped."""
+        searches: list[Search] = []
         gated: list[str] = []
         for algorithm, value in values.items():
-            layers = self._layers.get(algorithm)
-            if layers is None:
+            if algorithm not in self._layers:
                 continue
-            if signals.get(algorithm).exact:
-                for index, ids, drop in layers:
-                    for position in index.lookup(bytes.fromhex(value["hash"])):
-                        if int(ids[position]) not in drop:
-                            found[(algorithm, int(ids[position]))] = (0, None)
+            signal = signals.get(algorithm)
+            if signal.exact:
+                searches.append((algorithm, None, value["hash"]))
                 continue
-            engine = layers[0][0]
-            if signals.get(algorithm).variable:  # a video: each variant matched whole, the best kept
-                for variant, text in signals.get(algorithm).queries(value, self.config)[0]:
-                    for store_id, evidence in self._match_video(algorithm, engine, {"hash": text}).items():
-                        key = (algorithm, store_id)
-                        if key not in videos or evidence.query_percent > videos[key].query_percent:
-                            found[key], videos[key] = (evidence.best_distance, variant), evidence
-                continue
-            queries, was_gated = signals.get(algorithm).queries(value, self.config)
-            if was_gated:
+            queries, was_gated = signal.queries(value, self.config)
+            if was_gated and not signal.variable:
                 gated.append(algorithm)
                 continue
-            threshold = self.thresholds[algorithm]
-            for name, code in queries:  # one search per variant: a lookup's hot path
-                query = bytes.fromhex(code)
-                for index, ids, drop in layers:
-                    for position, distance in index.search_one(query, threshold):
-                        store_id = int(ids[position])
-                        if store_id in drop:  # a base row this generation removed, disabled or changed
-                            continue
-                        key = (algorithm, store_id)
-                        # Keep the closest variant; on a tie the earlier one (the plain query first).
-                        if key not in found or distance < found[key][0]:
-                            found[key] = (distance, name)
-        entries = self.store.entries([store_id for _, store_id in found]) if found else {}
+            searches.extend((algorithm, name, code) for name, code in queries)
+        return searches, gated
+
+    def _search(self, algorithm: str, code: str) -> list[Hit]:
+        """One search over the algorithm's layers: (store id, distance, video evidence) of
+        every hit, the rows this generation hides dropped."""
+        layers = self._layers[algorithm]
+        signal = signals.get(algorithm)
+        if signal.exact:
+            key = bytes.fromhex(code)
+            return [(int(ids[p]), 0, None) for index, ids, drop in layers for p in index.lookup(key)
+                    if int(ids[p]) not in drop]
+        if signal.variable:  # a video: matched whole against each listed video
+            found = self._match_video(algorithm, layers[0][0], {"hash": code})
+            return [(store_id, evidence.best_distance, evidence) for store_id, evidence in found.items()]
+        query, threshold = bytes.fromhex(code), self.thresholds[algorithm]
+        hits: list[Hit] = []
+        for index, ids, drop in layers:  # a lookup's hot path
+            for position, distance in index.search_one(query, threshold):
+                store_id = int(ids[position])
+                if store_id not in drop:  # a base row this generation removed, disabled or changed
+                    hits.append((store_id, distance, None))
+        return hits
+
+    def _result(self, values: Mapping[str, Mapping[str, Any]], searches: list[Search], hits: list[list[Hit]],
+                gated: list[str], entries: Mapping[int, MatchedEntry] | None = None) -> MatchResult:
+        """The result of a query's searches and their hits; `entries` holds the hits'
+        metadata when the caller read it already (a batch), else it is read here."""
+        found: dict[tuple[str, int], Hit] = {}  # (algorithm, store id) -> the best hit and its variant
+        variants: dict[tuple[str, int], str | None] = {}
+        for (algorithm, variant, _), search_hits in zip(searches, hits):
+            for hit in search_hits:
+                key = (algorithm, hit[0])
+                best = found.get(key)
+                # A video keeps the variant matching the larger share of the query; a hash the
+                # closest one, on a tie the earlier (the plain query first).
+                if best is None or (hit[1] < best[1] if hit[2] is None else
+                                    hit[2].query_percent > best[2].query_percent):  # type: ignore[union-attr]
+                    found[key], variants[key] = hit, variant
+        if entries is None:
+            entries = self.store.matched_entries(store_id for _, store_id in found) if found else {}
         matches = sorted(
-            (self._evidence(algorithm, store_id, distance, variant, values[algorithm], entries[store_id],
-                            videos.get((algorithm, store_id)))
-             for (algorithm, store_id), (distance, variant) in found.items() if store_id in entries),
+            (self._evidence(key[0], store_id, distance, variants[key], values[key[0]], entries[store_id], video)
+             for key, (store_id, distance, video) in found.items() if store_id in entries),
             key=lambda m: (m.distance, m.algorithm, m.store_id))
         status = "match" if matches else ("low_quality" if gated else "no_match")
         return MatchResult(status, tuple(matches), {a: v["hash"] for a, v in values.items()}, tuple(gated),
@@ -375,7 +412,7 @@ class Matcher:
                            compared_percent=self.config.video_compared_percent)
 
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
-                  value: Mapping[str, Any], entry: EntryInfo, video: VideoEvidence | None = None) -> Match:
+                  value: Mapping[str, Any], entry: MatchedEntry, video: VideoEvidence | None = None) -> Match:
         signal = signals.get(algorithm)
         threshold = 0 if signal.exact else self.thresholds[algorithm]
         return Match(algorithm=algorithm, distance=distance, threshold=threshold,

@@ -40,7 +40,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -103,6 +103,17 @@ class EntryInfo:
     tags: tuple[str, ...]
     disabled: bool
     disabled_reason: str | None = None
+
+
+class MatchedEntry(NamedTuple):
+    """What a match reports of its entry (Store.matched_entries): EntryInfo's share that
+    the lookup path needs, read without the hash and dates."""
+
+    list_name: str
+    list_version: str
+    category: str | None
+    entry_id: str | None
+    tags: tuple[str, ...]
 
 
 class Store:
@@ -210,6 +221,20 @@ class Store:
             versions = self._versions()
             for row in rows:
                 result[row[0]] = _entry_info((*row[:4], versions.get(row[3]), *row[4:]))
+        return result
+
+    def matched_entries(self, ids: Iterable[int]) -> dict[int, MatchedEntry]:
+        """What a match reports of the given entry ids (the lookup path: ~3 ids a query)."""
+        result: dict[int, MatchedEntry] = {}
+        wanted = sorted({int(i) for i in ids})  # in id order: neighbouring B-tree pages
+        versions = self._versions()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._query(f"SELECT id, list_name, category, entry_id, tags FROM v_entries"
+                               f" WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            for entry, list_name, category, entry_id, tags in rows:
+                result[entry] = MatchedEntry(list_name, versions.get(list_name, ""), category, entry_id,
+                                             tuple(json.loads(tags)) if tags else ())
         return result
 
     def _versions(self) -> dict[str, str]:

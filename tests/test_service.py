@@ -178,6 +178,15 @@ def test_lookup_single_and_batch(setup: dict) -> None:
     assert batch[0]["status"] == "match" and batch[1]["error"]["code"] == "bad_request"
     assert batch[2]["status"] == "low_quality"
     assert httpx.post(base + "/v1/lookup", content=b"{", headers=_auth(setup)).status_code == 400
+    # A batch over INLINE_LOOKUPS is matched off the event loop, on every core: each
+    # answer in its place, equal to the answer to the same query alone.
+    queries = [{"hashes": {"pdq": pdq}}, {"hashes": {"pdq": "zz"}}, {"hashes": "none"}, {"hashes": {"pdq": "0" * 64}},
+               {"hashes": {"pdq": pdq}, "pdq_quality": 10}] * 10
+    big = httpx.post(base + "/v1/lookup", json=queries, headers=_auth(setup)).json()["results"]
+    alone = [httpx.post(base + "/v1/lookup", json=q, headers=_auth(setup)).json() for q in queries[:5]]
+    for got, want in zip(big, alone * 10):
+        assert got == {k: v for k, v in want.items() if k != "request_id"}
+    assert [r.get("status") for r in big[:5]] == ["match", None, None, "no_match", "low_quality"]
 
 
 def test_metrics_and_openapi(setup: dict) -> None:

@@ -2,15 +2,20 @@
 records) matched against a store, one JSON line per query."""
 from __future__ import annotations
 
+import io
 import json
+import os
+import select
 import sys
-from typing import Any
+from collections import deque
+from typing import IO, Any, Iterator
 
 import click
 
 from .. import signals
 from ..errors import ConfigurationError
 from ..matcher import Matcher
+from ..matching_batch import BATCH_QUERIES, Item, batches_of, match_batches
 from .common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
 
 
@@ -33,22 +38,74 @@ def lookup(hashes, store_path, **match) -> None:
         matcher = Matcher(open_store(store_path), match_config(**match))
     except ConfigurationError as exc:
         raise SetupError(str(exc)) from exc
-    queries = hashes or (line for line in sys.stdin if line.strip())
-    any_match = False
     out = stdout()
-    for raw in queries:
-        record, query = _lookup_query(raw.strip(), matcher)
-        if query is not None:
-            try:
-                result = matcher.match_record(query, algorithms=[a for a in query if signals.find(a)])
-            except ConfigurationError as exc:
-                record["error"] = str(exc)
-            else:
-                record.update(result.to_dict())
-                any_match |= result.matched
+    # Output records in input order, each with whether it waits for a match result (a bad
+    # line is answered with its error, no search).
+    waiting: deque[tuple[dict[str, Any], bool]] = deque()
+
+    def write(record: dict[str, Any]) -> None:
         out.write(json.dumps(record) + "\n")
         out.flush()
+
+    def batches() -> Iterator[list[Item]]:
+        lines = batches_of(hashes) if hashes else _ready_lines(sys.stdin)
+        for batch in lines:
+            items: list[Item] = []
+            for raw in batch:
+                if not raw.strip():
+                    continue
+                record, query = _lookup_query(raw.strip(), matcher)
+                waiting.append((record, query is not None))
+                if query is not None:
+                    items.append((query, [a for a in query if signals.find(a)]))
+            while waiting and not waiting[0][1]:  # bad lines with nothing unanswered before them
+                write(waiting.popleft()[0])
+            yield items  # empty when the input paused: every pending answer is written first
+
+    any_match = False
+    for result in match_batches(matcher, batches(), None):
+        while not waiting[0][1]:
+            write(waiting.popleft()[0])
+        record = waiting.popleft()[0]
+        if isinstance(result, ConfigurationError):
+            record["error"] = str(result)
+        else:
+            record.update(result.to_dict())
+            any_match |= result.matched
+        write(record)
+    while waiting:
+        write(waiting.popleft()[0])
     sys.exit(1 if any_match else 0)
+
+
+def _ready_lines(stream: IO[str], size: int = BATCH_QUERIES) -> Iterator[list[str]]:
+    """The stream's lines in lists of up to `size`: the complete lines ready now, then an
+    empty list whenever the input pauses, so a program feeding lookup one line at a time
+    gets each answer before it sends the next (a co-process), while a pipe or a file is
+    read a batch at a time."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # not a file (an in-memory stream)
+        yield from batches_of(stream, size)
+        return
+    pending = b""
+    lines: list[str] = []
+    while True:
+        if lines and not select.select([fd], [], [], 0)[0]:  # nothing more ready: answer these
+            yield lines
+            yield []
+            lines = []
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        *complete, pending = (pending + data).split(b"\n")
+        lines.extend(line.decode("utf-8", "surrogateescape") for line in complete)
+        while len(lines) >= size:
+            yield lines[:size]
+            lines = lines[size:]
+    if pending:
+        lines.append(pending.decode("utf-8", "surrogateescape"))
+    yield lines
 
 
 def _lookup_query(text: str, matcher: Matcher) -> tuple[dict[str, Any], dict[str, Any] | None]:

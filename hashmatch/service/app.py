@@ -39,6 +39,7 @@ from .openapi import OPENAPI
 _log = logging.getLogger("hashmatch.service")
 #: Largest number of precomputed queries in one /v1/lookup request.
 MAX_BATCH = 10_000
+INLINE_LOOKUPS = 32  # a lookup batch larger than this is matched in a worker thread
 
 
 @dataclass
@@ -155,8 +156,10 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
                                               f"{MAX_BATCH} such objects")
         video = any(signals.find(a) is not None and signals.get(a).variable
                     for q in queries for a in (q.get("hashes") or {}))
-        results = await (anyio.to_thread.run_sync(_lookup_all, matcher, queries) if video
-                         else _immediate(_lookup_all(matcher, queries)))
+        # A large batch or a video is matched off the event loop, on every core; a few
+        # hashes inline (a thread hand-off would cost more than the lookup).
+        results = await (anyio.to_thread.run_sync(_lookup_all, matcher, queries, None)
+                         if video or len(queries) > INLINE_LOOKUPS else _immediate(_lookup_all(matcher, queries)))
         matched = [m for r in results for m in r.get("matches", [])]
         status = "match" if matched else "no_match"
         context["outcome"] = status
@@ -267,19 +270,25 @@ def _hash_and_match(live: LiveMatcher, matcher: Any, body: bytes, filename: str)
     return _row(filename, record, matcher)
 
 
-def _lookup_all(matcher: Any, queries: list[dict]) -> list[dict[str, Any]]:
-    results = []
+def _lookup_all(matcher: Any, queries: list[dict], threads: int | None = 1) -> list[dict[str, Any]]:
+    """Each query's answer (or its error), matched as one batch (Matcher.match_records_many)."""
+    results: list[dict[str, Any] | None] = []
+    items = []
     for query in queries:
         hashes = query.get("hashes")
         if not isinstance(hashes, dict) or not hashes or not all(isinstance(v, str) for v in hashes.values()):
             results.append({"error": {"code": "bad_request", "message": 'expected "hashes": {ALGORITHM: HASH}'}})
             continue
         fields = {k: v for k, v in query.items() if k != "hashes"}
-        try:
-            results.append(matcher.match_hashes(hashes, **fields).to_dict())
-        except ConfigurationError as exc:
-            results.append({"error": {"code": "bad_request", "message": str(exc)}})
-    return results
+        items.append(({**fields, **hashes}, list(hashes)))  # as match_hashes(hashes, **fields)
+        results.append(None)
+    answers = matcher.match_records_many(items, threads=threads)
+    for i, result in enumerate(results):
+        if result is None:
+            answer = next(answers)
+            results[i] = ({"error": {"code": "bad_request", "message": str(answer)}}
+                          if isinstance(answer, ConfigurationError) else answer.to_dict())
+    return results  # type: ignore[return-value]
 
 
 async def _read_capped(request: Request, cap: int) -> bytes:
