@@ -45,14 +45,17 @@ def lookup(hashes, store_path, **match) -> None:
 
     def write(record: dict[str, Any]) -> None:
         out.write(json.dumps(record) + "\n")
-        out.flush()
 
     def batches() -> Iterator[list[Item]]:
-        lines = batches_of(hashes) if hashes else _ready_lines(sys.stdin)
-        for batch in lines:
+        source = batches_of(hashes) if hashes else _ready_lines(sys.stdin)
+        while True:
+            out.flush()  # every answer written so far goes out before a read that may wait
+            batch = next(source, None)
+            if batch is None:
+                return
             items: list[Item] = []
             for raw in batch:
-                if not raw.strip():
+                if not raw.strip() and not hashes:  # blank stdin lines are skipped
                     continue
                 record, query = _lookup_query(raw.strip(), matcher)
                 waiting.append((record, query is not None))
@@ -75,6 +78,7 @@ def lookup(hashes, store_path, **match) -> None:
         write(record)
     while waiting:
         write(waiting.popleft()[0])
+    out.flush()
     sys.exit(1 if any_match else 0)
 
 
