@@ -208,51 +208,39 @@ class Store:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def entries(self, ids: Sequence[int]) -> dict[int, EntryInfo]:
-        """Metadata of the given entry ids."""
-        result: dict[int, EntryInfo] = {}
-        wanted = [int(i) for i in ids]
+    def _rows_by_id(self, columns: str, ids: Iterable[int]) -> Iterator[tuple]:
+        """Rows of v_entries (`columns`, the id first) for the given ids, in id order
+        (neighbouring B-tree pages), 500 ids a statement."""
+        wanted = sorted({int(i) for i in ids})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            # No join: a generation's list versions never change, and are read once.
-            rows = self._query(
-                "SELECT id, algorithm, hash, list_name, category, entry_id, date_added, tags, disabled,"
-                f" disabled_reason FROM v_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            versions = self._versions()
-            for row in rows:
-                result[row[0]] = _entry_info((*row[:4], versions.get(row[3]), *row[4:]))
-        return result
+            yield from self._query(f"SELECT {columns} FROM v_entries WHERE id IN ({','.join('?' * len(chunk))})",
+                                   chunk)
+
+    def entries(self, ids: Iterable[int]) -> dict[int, EntryInfo]:
+        """Metadata of the given entry ids."""
+        # No join: a generation's list versions never change, and are read once.
+        versions = self._versions()
+        return {row[0]: _entry_info((*row[:4], versions.get(row[3]), *row[4:])) for row in self._rows_by_id(
+            "id, algorithm, hash, list_name, category, entry_id, date_added, tags, disabled, disabled_reason", ids)}
 
     def matched_entries(self, ids: Iterable[int]) -> dict[int, MatchedEntry]:
         """What a match reports of the given entry ids (the lookup path: ~3 ids a query)."""
-        result: dict[int, MatchedEntry] = {}
-        wanted = sorted({int(i) for i in ids})  # in id order: neighbouring B-tree pages
         versions = self._versions()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = self._query(f"SELECT id, list_name, category, entry_id, tags FROM v_entries"
-                               f" WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            for entry, list_name, category, entry_id, tags in rows:
-                result[entry] = MatchedEntry(list_name, versions.get(list_name, ""), category, entry_id,
-                                             tuple(json.loads(tags)) if tags else ())
-        return result
+        return {entry: MatchedEntry(list_name, versions.get(list_name, ""), category, entry_id,
+                                    tuple(json.loads(tags)) if tags else ())
+                for entry, list_name, category, entry_id, tags
+                in self._rows_by_id("id, list_name, category, entry_id, tags", ids)}
 
     def _versions(self) -> dict[str, str]:
         if self._list_versions is None:
             self._list_versions = dict(self._query("SELECT name, version FROM v_lists"))
         return self._list_versions
 
-    def blobs(self, ids: Sequence[int]) -> dict[int, bytes]:
+    def blobs(self, ids: Iterable[int]) -> dict[int, bytes]:
         """The stored values of the given entry ids, as the store keeps them (a variable
         type's packed codes: vPDQ's frames)."""
-        result: dict[int, bytes] = {}
-        wanted = [int(i) for i in ids]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for entry_id, blob in self._query(f"SELECT id, hash FROM v_entries WHERE id IN ({marks})", chunk):
-                result[entry_id] = bytes(blob)
-        return result
+        return {entry: bytes(blob) for entry, blob in self._rows_by_id("id, hash", ids)}
 
     def iter_entries(self, list_name: str | None = None, *, include_disabled: bool = True) -> Iterator[EntryInfo]:
         """Every entry (of one list), in id order, for export and audit."""
