@@ -170,3 +170,22 @@ def test_lookup_answers_each_line_before_the_next_arrives(world: dict, tmp_path:
     answers = [json.loads(line) for line in out.stdout.splitlines()]
     assert [a["query"] for a in answers] == [line for line in lines if line]
     assert [a.get("status") for a in answers] == ["match"] * 200 + [None, "no_match"]
+
+
+def test_lookup_survives_hostile_stdin(world: dict, tmp_path: Path) -> None:
+    """A line over MAX_LINE_BYTES is answered with an error and skipped without being held
+    whole; bytes that are not UTF-8 get an error, not a crash; the last line needs no
+    newline; the lines around them are matched."""
+    from hashmatch.cli.lookup import MAX_LINE_BYTES
+
+    good = f"pdq {world['codes'][11].tobytes().hex()}".encode()
+    data = b"\n".join([good, b"a" * (MAX_LINE_BYTES + 1), b"pdq \xff\xfe" + b"0" * 62, b"", good])
+    (tmp_path / "in.bin").write_bytes(data)
+    with open(tmp_path / "in.bin", "rb") as stdin:
+        out = subprocess.run(["hashmatch", "lookup", "-s", str(world["store"].path)], stdin=stdin,
+                             capture_output=True, cwd="/", check=False)
+    assert out.returncode == 1, out.stderr[-500:]
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a.get("status") for a in answers] == ["match", None, None, "match"]
+    assert answers[1]["error"] == f"a line longer than {MAX_LINE_BYTES} bytes" and answers[1]["query"] == "a" * 200
+    assert "error" in answers[2] and answers[2]["query"].startswith("pdq \udcff\udcfe")

@@ -18,6 +18,10 @@ from ..matcher import Matcher
 from ..matching_batch import BATCH_QUERIES, Item, batches_of, match_batches
 from .common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
 
+#: A stdin line longer than this is answered with an error and skipped, never read into
+#: memory whole (a vPDQ record of a day-long video at one frame a second is ~7 MB).
+MAX_LINE_BYTES = 64 << 20
+
 
 @click.command("lookup")
 @click.argument("hashes", nargs=-1)
@@ -57,6 +61,9 @@ def lookup(hashes, store_path, **match) -> None:
             for raw in batch:
                 if not raw.strip() and not hashes:  # blank stdin lines are skipped
                     continue
+                if isinstance(raw, _TooLong):
+                    waiting.append(({"query": str(raw), "error": f"a line longer than {MAX_LINE_BYTES} bytes"}, False))
+                    continue
                 record, query = _lookup_query(raw.strip(), matcher)
                 waiting.append((record, query is not None))
                 if query is not None:
@@ -82,17 +89,24 @@ def lookup(hashes, store_path, **match) -> None:
     sys.exit(1 if any_match else 0)
 
 
+class _TooLong(str):
+    """Stands for a stdin line over MAX_LINE_BYTES (its first 200 characters): answered
+    with an error, never held whole in memory."""
+
+
 def _ready_lines(stream: IO[str], size: int = BATCH_QUERIES) -> Iterator[list[str]]:
     """The stream's lines in lists of up to `size`: the complete lines ready now, then an
     empty list whenever the input pauses, so a program feeding lookup one line at a time
     gets each answer before it sends the next (a co-process), while a pipe or a file is
-    read a batch at a time."""
+    read a batch at a time. Bytes that are not UTF-8 survive as surrogate escapes."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):  # not a file (an in-memory stream)
         yield from batches_of(stream, size)
         return
-    pending = b""
+    parts: list[bytes] = []  # the pieces of the line being read
+    held = 0  # their bytes
+    skipping = False  # inside a line already answered as too long
     lines: list[str] = []
     while True:
         if lines and not select.select([fd], [], [], 0)[0]:  # nothing more ready: answer these
@@ -102,13 +116,23 @@ def _ready_lines(stream: IO[str], size: int = BATCH_QUERIES) -> Iterator[list[st
         data = os.read(fd, 1 << 16)
         if not data:
             break
-        *complete, pending = (pending + data).split(b"\n")
-        lines.extend(line.decode("utf-8", "surrogateescape") for line in complete)
+        pieces = data.split(b"\n")
+        for i, piece in enumerate(pieces):
+            if not skipping:
+                parts.append(piece)
+                held += len(piece)
+                if held > MAX_LINE_BYTES:
+                    lines.append(_TooLong(b"".join(parts)[:200].decode("utf-8", "replace")))
+                    parts, held, skipping = [], 0, True
+            if i < len(pieces) - 1:  # a newline ends this line
+                if not skipping:
+                    lines.append(b"".join(parts).decode("utf-8", "surrogateescape"))
+                parts, held, skipping = [], 0, False
         while len(lines) >= size:
             yield lines[:size]
             lines = lines[size:]
-    if pending:
-        lines.append(pending.decode("utf-8", "surrogateescape"))
+    if parts and not skipping:
+        lines.append(b"".join(parts).decode("utf-8", "surrogateescape"))
     yield lines
 
 
