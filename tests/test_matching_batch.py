@@ -164,10 +164,13 @@ def test_lookup_answers_each_line_before_the_next_arrives(world: dict, tmp_path:
         assert proc.wait(60) == 1  # something matched
     lines = [f"pdq {c.tobytes().hex()}" for c in world["codes"][:600:3]] + ["", "bad line here", "pdq " + "0" * 64]
     (tmp_path / "q.txt").write_text("\n".join(lines) + "\n")
-    with open(tmp_path / "q.txt") as stdin:
-        out = subprocess.run(["hashmatch", "lookup", "-s", str(store)], stdin=stdin, capture_output=True,
-                             text=True, cwd="/", check=False)
-    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    outputs = []
+    for workers in ([], ["-w", "1"]):
+        with open(tmp_path / "q.txt") as stdin:
+            outputs.append(subprocess.run(["hashmatch", "lookup", "-s", str(store), *workers], stdin=stdin,
+                                          capture_output=True, text=True, cwd="/", check=False).stdout)
+    assert outputs[0] == outputs[1]  # one matching thread or all cores: the same answers
+    answers = [json.loads(line) for line in outputs[0].splitlines()]
     assert [a["query"] for a in answers] == [line for line in lines if line]
     assert [a.get("status") for a in answers] == ["match"] * 200 + [None, "no_match"]
 

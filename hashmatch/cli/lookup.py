@@ -26,9 +26,11 @@ MAX_LINE_BYTES = 64 << 20
 @click.command("lookup")
 @click.argument("hashes", nargs=-1)
 @STORE_OPTION
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None,
+              help="Matching threads [default: the usable cores].")
 @match_options(dihedral_help="Also search the PDQ dihedral variants of records that carry them (hash --dihedral).",
                trim_help="Also search the border-trimmed PDQ of records (hash --trim-borders).")
-def lookup(hashes, store_path, **match) -> None:
+def lookup(hashes, store_path, workers, **match) -> None:
     """Look hashes up: HASH arguments, or one per line on stdin. A line is hex, optionally
     preceded by its algorithm (`pdq 0a1b...`; bare hex is tried as every algorithm of that
     length held by the store), or a JSON record of `hashmatch hash` (its path, hashes, PDQ
@@ -73,7 +75,7 @@ def lookup(hashes, store_path, **match) -> None:
             yield items  # empty when the input paused: every pending answer is written first
 
     any_match = False
-    for result in match_batches(matcher, batches(), None):
+    for result in match_batches(matcher, batches(), workers):
         while not waiting[0][1]:
             write(waiting.popleft()[0])
         record = waiting.popleft()[0]
