@@ -52,21 +52,31 @@ def iter_input_files(paths: Iterable[str | os.PathLike]) -> Iterator[InputFile]:
 
 
 @contextlib.contextmanager
+def temp_file(folder: str | os.PathLike) -> Iterator[str]:
+    """A new empty file in `folder` (0600, a name no other writer picks), deleted if the
+    block fails; on success the block has renamed it into place (or it stays for the
+    caller's stale-temp-file sweep)."""
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".hashmatch-", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield temp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
     """Write `path` atomically with permissions 0600; on error the old file is untouched."""
     target = os.path.abspath(os.fspath(path))
-    fd, temp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".hashmatch-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **open_kwargs) as handle:
+    with temp_file(os.path.dirname(target)) as temp:
+        with open(temp, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o600)
         os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:

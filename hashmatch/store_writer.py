@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from . import signals, store_overlay
 from .engines import AUTO_MIH_MIN_ENTRIES, mih_tables
 from .errors import StoreError
-from .files import append_jsonl, atomic_write, who
+from .files import append_jsonl, atomic_write, temp_file, who
 from .manifest import Manifest, write_high_water
 from .manifest import now as _now
 from .store_files import (
@@ -144,9 +143,7 @@ class _GenerationWriter:
 
         files: dict[str, dict[str, Any]] = {}
         db_name = self._name("entries", "sqlite")
-        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".hashmatch-", suffix=".tmp")
-        os.close(fd)
-        try:
+        with temp_file(self.root) as temp:
             if self.old.database:
                 shutil.copyfile(self.root / self.old.database, temp)
             db = sqlite3.connect(temp)
@@ -187,10 +184,6 @@ class _GenerationWriter:
             finally:
                 db.close()
             self._install(temp, db_name, files)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
         counts = {a: {"active": int(variable_active.get(a, 0) if a in variable_active else len(arrays[a].ids)),
                       "disabled": int(disabled.get(a, 0))}
                   for a in _algorithms(arrays, disabled, variable_active)}
@@ -249,9 +242,7 @@ class _GenerationWriter:
         old = self.old
         files: dict[str, dict[str, Any]] = {}
         name = self._name("overlay", "sqlite")
-        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".hashmatch-", suffix=".tmp")
-        os.close(fd)
-        try:
+        with temp_file(self.root) as temp:
             if old.overlay is not None:
                 shutil.copyfile(self.root / old.overlay, temp)
             db = sqlite3.connect(temp)
@@ -271,10 +262,6 @@ class _GenerationWriter:
             finally:
                 db.close()
             self._install(temp, name, files)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
         assert old.database is not None  # store_overlay.fits: there is a base
         files[old.database] = old.files[old.database]
         hidden_name = self._write_array("hidden", "ids", hidden, files) if len(hidden) else None
