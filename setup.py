@@ -21,7 +21,7 @@ if os.environ.get("HASHMATCH_SANITIZE"):
 
 def kernel(name: str) -> Extension:
     return Extension(
-        f"hashmatch._{name}",
+        f"hashmatch._native.{name}",
         [f"native/{name}.pyx"],
         include_dirs=["native"],
         extra_compile_args=compile_args,

@@ -4,7 +4,7 @@
 * a third **near-duplicate families**: a root code and 2-20 members 4-24 bits away, as
   re-uploads of one picture sit in shared lists;
 * a third **PDQ-like correlated codes**: a Gaussian fitted to the PDQ bits of generated
-  photo-like scenes (hashmatch.synthetic; the bits as +-1, their mean and covariance),
+  photo-like scenes (hashmatch.evaluation.synthetic; the bits as +-1, their mean and covariance),
   sampled and thresholded at each sample's median (PDQ thresholds its 256 coefficients
   at their median, so every code has 128 ones, and real PDQ bits are correlated);
 
@@ -25,7 +25,7 @@ _FIT_SCENES = 400
 def _pdq_bit_model(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and a factor of the covariance of PDQ bits (as +-1) over generated scenes."""
     from hashmatch import Hasher
-    from hashmatch.synthetic import scene
+    from hashmatch.evaluation.synthetic import scene
 
     hasher = Hasher(("pdq",))
     bits = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(hasher.hash(scene(seed, i)).hashes["pdq"]),

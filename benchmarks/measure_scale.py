@@ -38,8 +38,8 @@ _MATCH = r"""
 import json, sys, threading, time
 import numpy as np
 from hashmatch import _hamming
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store
 
 def rss(field):
     for line in open("/proc/self/status"):

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from hashmatch.lists import read_list
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store
 
 
 def write_csv(path: Path, n: int, seed: int = 1) -> None:

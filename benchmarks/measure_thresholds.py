@@ -51,8 +51,8 @@ from statistics import NormalDist
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from hashmatch.synthetic import scene
-from hashmatch.transforms import caption, crop, gamma, jpeg, resize, watermark
+from hashmatch.evaluation.synthetic import scene
+from hashmatch.evaluation.transforms import caption, crop, gamma, jpeg, resize, watermark
 
 ALGORITHMS = ("pdq", "phash", "dhash", "ahash")
 SHORT_ALGORITHMS = ("phash", "dhash", "ahash")  # 64-bit, thresholds chosen here

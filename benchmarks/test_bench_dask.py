@@ -19,10 +19,10 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from hashmatch.bench import random_pdq_store  # noqa: E402
-from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
-from hashmatch.matcher import Matcher  # noqa: E402
-from hashmatch.scan import LocalExecutor, ScanOptions, scan  # noqa: E402
+from hashmatch.evaluation.bench import random_pdq_store  # noqa: E402
+from hashmatch.matching.matcher import Matcher  # noqa: E402
+from hashmatch.scan.dask_executor import DaskExecutor, connect  # noqa: E402
+from hashmatch.scan.scanner import LocalExecutor, ScanOptions, scan  # noqa: E402
 
 FILES = 600
 SHARD = 50

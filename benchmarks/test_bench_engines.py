@@ -31,7 +31,7 @@ import time
 import numpy as np
 import pytest
 
-from hashmatch.engines import build_engine
+from hashmatch.index.engines import build_engine
 
 faiss = pytest.importorskip("faiss")
 

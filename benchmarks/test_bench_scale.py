@@ -36,8 +36,8 @@ import numpy as np
 import pytest
 
 from hashmatch.lists import ParsedList
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from heldout import heldout_codes, near_queries  # noqa: E402

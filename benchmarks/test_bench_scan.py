@@ -22,9 +22,9 @@ from __future__ import annotations
 import pytest
 
 from hashmatch import Hasher
-from hashmatch.bench import random_pdq_store
-from hashmatch.matcher import Matcher
-from hashmatch.scan import ScanOptions, scan
+from hashmatch.evaluation.bench import random_pdq_store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.scan.scanner import ScanOptions, scan
 
 SCAN_FILES = 1000
 LIST_ENTRIES = 1_000_000

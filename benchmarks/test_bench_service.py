@@ -38,9 +38,9 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 
 from hashmatch import Hasher  # noqa: E402
-from hashmatch.bench import random_pdq_store  # noqa: E402
-from hashmatch.matcher import Matcher  # noqa: E402
-from hashmatch.store import Store  # noqa: E402
+from hashmatch.evaluation.bench import random_pdq_store  # noqa: E402
+from hashmatch.matching.matcher import Matcher  # noqa: E402
+from hashmatch.store.store import Store  # noqa: E402
 
 UPLOADS = 200
 CONCURRENCY = 8

@@ -31,10 +31,11 @@ import pytest
 av = pytest.importorskip("av")
 
 from hashmatch import Hasher  # noqa: E402
+from hashmatch.evaluation import synthetic_video as synthetic  # noqa: E402
 from hashmatch.lists import ParsedList  # noqa: E402
-from hashmatch.matcher import Matcher  # noqa: E402
-from hashmatch.store import Store  # noqa: E402
-from hashmatch.video import synthetic, vpdq  # noqa: E402
+from hashmatch.matching.matcher import Matcher  # noqa: E402
+from hashmatch.store.store import Store  # noqa: E402
+from hashmatch.video import vpdq  # noqa: E402
 
 SECONDS = 60
 FPS = 30

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from imagegen import encode, make_rgb
 
-from hashmatch.bench import parse_sizes
 from hashmatch.cli import main
 from hashmatch.errors import ConfigurationError
+from hashmatch.evaluation.bench import parse_sizes
 
 
 def test_bench_command(tmp_path):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from hashmatch.cli import main
 from hashmatch.lists import read_list
-from hashmatch.store import Store
+from hashmatch.store.store import Store
 
 
 def cli(*args, input=None):

@@ -14,11 +14,11 @@ distributed = pytest.importorskip("distributed")
 from imagegen import encode, make_rgb  # noqa: E402
 
 from hashmatch import Hasher  # noqa: E402
-from hashmatch.dask_executor import DaskExecutor, connect  # noqa: E402
 from hashmatch.lists import read_list  # noqa: E402
-from hashmatch.matcher import Matcher  # noqa: E402
-from hashmatch.scan import ScanOptions, scan  # noqa: E402
-from hashmatch.store import Store  # noqa: E402
+from hashmatch.matching.matcher import Matcher  # noqa: E402
+from hashmatch.scan.dask_executor import DaskExecutor, connect  # noqa: E402
+from hashmatch.scan.scanner import ScanOptions, scan  # noqa: E402
+from hashmatch.store.store import Store  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -98,17 +98,17 @@ def test_a_killed_worker_loses_nothing(tree, cluster, local_rows, tmp_path):
 def test_a_poison_shard_is_split_down_to_its_file(tree, tmp_path, monkeypatch, local_rows):
     """A file whose processing kills the task every time: the shard is halved until the
     file is alone, which gets a worker_crashed row; every other file its normal row."""
-    import hashmatch.dask_executor as dx
+    import hashmatch.scan.dask_executor as dx
 
     poison = str(tree["data"] / "a" / "img7.jpg")
-    real_row = dx._row
+    real_row = dx.file_row
 
     def row(path, record, matcher):
         if path == poison:
             raise RuntimeError("decoder blew up")
         return real_row(path, record, matcher)
 
-    monkeypatch.setattr(dx, "_row", row)
+    monkeypatch.setattr(dx, "file_row", row)
     client = distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None)
     try:
         report = tmp_path / "poison.jsonl"
@@ -160,8 +160,8 @@ def test_dask_scan_of_videos_equals_local_scan(tmp_path, cluster):
     """Videos on a Dask cluster: vPDQ plus exact hashes per video, images beside them,
     the same rows (matches and their video evidence included) as a local scan."""
     pytest.importorskip("av")
+    from hashmatch.evaluation import synthetic_video as synthetic
     from hashmatch.lists import ParsedList
-    from hashmatch.video import synthetic
 
     data = tmp_path / "data"
     data.mkdir()

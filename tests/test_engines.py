@@ -1,4 +1,4 @@
-"""Exactness of the matching engines (hashmatch.engines) against numpy brute force."""
+"""Exactness of the matching engines (hashmatch.index.engines) against numpy brute force."""
 from __future__ import annotations
 
 import threading
@@ -6,14 +6,9 @@ import threading
 import numpy as np
 import pytest
 
-from hashmatch import _hamming
-from hashmatch.engines import (
-    FlatEngine,
-    MultiIndexEngine,
-    build_engine,
-    uniform_probe_fraction,
-)
+from hashmatch._native import hamming as _hamming
 from hashmatch.errors import ConfigurationError
+from hashmatch.index.engines import FlatEngine, MultiIndexEngine, build_engine, uniform_probe_fraction
 
 RADII_256 = [0, 10, 31, 32, 63]
 RADII_64 = list(range(21))

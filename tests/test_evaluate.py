@@ -13,10 +13,10 @@ from PIL import Image
 
 from hashmatch import Hasher
 from hashmatch.cli import main
-from hashmatch.evaluate import evaluate, write_outputs
-from hashmatch.hashing import trim_uniform_border
-from hashmatch.synthetic import scene
-from hashmatch.transforms import BUILTIN, pad
+from hashmatch.decode.borders import trim_uniform_border
+from hashmatch.evaluation.evaluate import evaluate, write_outputs
+from hashmatch.evaluation.synthetic import scene
+from hashmatch.evaluation.transforms import BUILTIN, pad
 
 N = 8
 SEED = 7

@@ -19,8 +19,8 @@ from imagegen import encode, make_rgb
 from hashmatch import DecodeLimits, Hasher, ImageError, InputTooLargeError, UnsupportedFormatError
 from hashmatch.cli import main
 from hashmatch.lists import read_list
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store
 
 
 def digest(path: Path, name: str) -> str:

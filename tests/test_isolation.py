@@ -17,10 +17,10 @@ from imagegen import encode, make_rgb
 from hashmatch import CorruptImageError, Hasher, ImageError
 from hashmatch.cli import main
 from hashmatch.errors import HashTimeoutError, WorkerCrashedError
+from hashmatch.isolation.workers import IsolatedHasher
 from hashmatch.lists import ParsedList
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
-from hashmatch.workers import IsolatedHasher
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store
 
 #: JPEG magic then 0xFF bytes: Pillow takes seconds to reject it (linear in the size).
 SLOW = b"\xff\xd8\xff" + b"\xff" * (8 << 20)

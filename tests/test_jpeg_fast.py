@@ -15,8 +15,8 @@ from imagegen import make_rgb
 from PIL import Image
 
 from hashmatch import Hasher
-from hashmatch.decode import DecodeLimits, decode
-from hashmatch.jpeg_fast import decode_jpeg_fast
+from hashmatch.decode.image import DecodeLimits, decode
+from hashmatch.decode.jpeg_fast import decode_jpeg_fast
 
 CAP = DecodeLimits().max_pixels
 

@@ -2,7 +2,7 @@
 
 libjpeg only warns when a scan runs out of data before an EOI marker (a file cut mid-scan
 with FF D9 appended) or when the entropy-coded data is damaged, fills in grey or garbage,
-and Pillow swallows the warning. hashmatch.jpeg_check turns those warnings into
+and Pillow swallows the warning. hashmatch.decode.jpeg_check turns those warnings into
 TruncatedImageError / CorruptImageError. The other half of these tests: every kind of
 whole, valid JPEG still hashes, with PDQ equal to pdqhash on Pillow's pixels.
 """
@@ -17,8 +17,8 @@ from imagegen import encode, make_rgb
 from PIL import Image
 
 from hashmatch import CorruptImageError, DecodeLimits, Hasher, ImageTooSmallError, TruncatedImageError
-from hashmatch.jpeg_check import check_jpeg, classify_warning
-from hashmatch.synthetic import scene
+from hashmatch.decode.jpeg_check import check_jpeg, classify_warning
+from hashmatch.evaluation.synthetic import scene
 
 HASHER = Hasher(("pdq",))
 EOI = b"\xff\xd9"
@@ -331,7 +331,7 @@ def test_what_libjpeg_turbo_cannot_decode_gets_no_opinion(monkeypatch):
     twelve_bit = data[:sof + 4] + bytes([12]) + data[sof + 5:]  # SOF precision 12
     check_jpeg(twelve_bit)  # simplejpeg: "Unsupported JPEG data precision 12"
 
-    import hashmatch.jpeg_check as jpeg_check
+    import hashmatch.decode.jpeg_check as jpeg_check
 
     for error in (ValueError("Unsupported color conversion request"), RuntimeError("boom"), MemoryError()):
         def fail(*args, error=error, **kwargs):

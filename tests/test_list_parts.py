@@ -1,4 +1,4 @@
-"""Lists read and imported in parts (lists.read_list_parts, store_import.py): a list of
+"""Lists read and imported in parts (lists.read_list_parts, store/importer.py): a list of
 100M entries is never held whole. The parts of a list must give what reading it whole
 gives (entries, rejections, the store's rows and code arrays), apart from the documented
 difference: a line repeating a line of an earlier part exactly is kept, not merged."""
@@ -14,7 +14,7 @@ import hashmatch.lists as lists
 from hashmatch.cli import main
 from hashmatch.errors import ListFormatError, StoreError
 from hashmatch.lists import read_list, read_list_parts
-from hashmatch.store import Store
+from hashmatch.store.store import Store
 
 N = 5_000
 

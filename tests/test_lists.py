@@ -16,16 +16,8 @@ import pytest
 
 from hashmatch import lists, signals
 from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
-from hashmatch.hashing import HEX_LENGTH
-from hashmatch.lists import (
-    ParsedList,
-    Rejected,
-    Retracted,
-    detect_format,
-    read_list,
-    write_list,
-    write_rejects,
-)
+from hashmatch.lists import ParsedList, Rejected, Retracted, detect_format, read_list, write_list, write_rejects
+from hashmatch.signals.hasher import HEX_LENGTH
 
 RNG = random.Random(20240517)
 

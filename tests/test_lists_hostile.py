@@ -18,7 +18,7 @@ from hashmatch import lists
 from hashmatch.cli import main
 from hashmatch.errors import ConfigurationError, ListFormatError
 from hashmatch.lists import detect_format, read_list
-from hashmatch.store import Store
+from hashmatch.store.store import Store
 
 RNG = random.Random(20240611)
 DEEP = 30_000

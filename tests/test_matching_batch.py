@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashmatch import store_overlay
-from hashmatch.engines import MultiIndexEngine
 from hashmatch.errors import ConfigurationError
+from hashmatch.index.engines import MultiIndexEngine
 from hashmatch.lists import ParsedList
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store import overlay as store_overlay
+from hashmatch.store.store import Store
 from hashmatch.video import vpdq
 
 RNG = np.random.default_rng(20261130)

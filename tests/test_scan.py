@@ -314,7 +314,7 @@ def test_a_worker_killed_mid_scan_costs_at_most_its_current_file(tree):
     worker_crashed row, the file queued behind it is handed to the replacement, and every
     other file still gets exactly one ordinary result."""
     from hashmatch import DecodeLimits
-    from hashmatch.scan import HashJob, WorkerPool
+    from hashmatch.scan.scanner import HashJob, WorkerPool
 
     paths = sorted(str(p) for p in (tree["data"] / "unrelated").iterdir())[:60]
     job = HashJob(("pdq", "sha256"), "full", False, DecodeLimits(), False, None)

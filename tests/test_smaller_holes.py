@@ -13,7 +13,7 @@ from imagegen import encode, make_rgb
 
 from hashmatch import Hasher
 from hashmatch.cli import main
-from hashmatch.terminal import safe
+from hashmatch.cli.terminal import safe
 
 
 @pytest.fixture

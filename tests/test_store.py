@@ -14,8 +14,8 @@ from imagegen import make_rgb
 
 from hashmatch import Hasher
 from hashmatch.lists import Retracted
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store, StoreError, StoreIntegrityError
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store, StoreError, StoreIntegrityError
 
 
 def parsed(algorithm: str, hashes: list[str], *, category="test", retracted=()):
@@ -288,7 +288,7 @@ def test_large_lists_keep_their_multi_index_tables_checked(store):
     """From 8,192 entries the writer stores the multi-index tables; the matcher uses them
     as they are (no rebuild), with answers equal to brute force, and a flipped bit in a
     table file is refused like any other."""
-    from hashmatch.engines import MultiIndexEngine, mih_tables
+    from hashmatch.index.engines import MultiIndexEngine, mih_tables
 
     rng = np.random.default_rng(17)
     codes = rng.integers(0, 256, (12_000, 32), dtype=np.uint8)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hashmatch.store as store_module
-import hashmatch.store_files as store_files
+import hashmatch.store.files as store_files
+import hashmatch.store.store as store_module
 from hashmatch.lists import ParsedList
-from hashmatch.store import Store, StoreIntegrityError
+from hashmatch.store.store import Store, StoreIntegrityError
 
 PDQ_BASE = 3_000  # version v of list "L" holds PDQ_BASE + v PDQ entries and MD5_COUNT md5 ones
 MD5_COUNT = 400
@@ -61,7 +61,7 @@ def _wait_for(flag: Path) -> None:
 
 
 def _reader(path: str, flags: Path) -> dict:
-    from hashmatch.matcher import Matcher
+    from hashmatch.matching.matcher import Matcher
 
     opens, failures, versions = 0, [], set()
     _wait_for(flags / "go")

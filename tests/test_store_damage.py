@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from hashmatch.cli import main
 from hashmatch.errors import StoreError, StoreIntegrityError
 from hashmatch.lists import ParsedList
-from hashmatch.manifest import Manifest
-from hashmatch.store import Store
+from hashmatch.store.manifest import Manifest
+from hashmatch.store.store import Store
 
 
 def random_hex(rng, n: int, nbytes: int) -> list[str]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashmatch import store_overlay
 from hashmatch.errors import StoreIntegrityError
 from hashmatch.lists import ParsedList
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store import overlay as store_overlay
+from hashmatch.store.store import Store
 
 RNG = np.random.default_rng(77)
 

@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 from hashmatch import Hasher
 from hashmatch.cli import main
-from hashmatch.hashing import trim_uniform_border
-from hashmatch.matcher import Matcher
-from hashmatch.store import Store
-from hashmatch.synthetic import scene
-from hashmatch.transforms import pad
+from hashmatch.decode.borders import trim_uniform_border
+from hashmatch.evaluation.synthetic import scene
+from hashmatch.evaluation.transforms import pad
+from hashmatch.matching.matcher import Matcher
+from hashmatch.store.store import Store
 
 
 def hamming(a: str, b: str) -> int:
@@ -90,7 +90,7 @@ def test_trim_never_raises_on_flat_tiny_or_boxed_images_of_any_mode():
     from PIL import Image
 
     from hashmatch import ImageError
-    from hashmatch.hashing import to_rgb
+    from hashmatch.signals.hasher import to_rgb
 
     trimming = Hasher(("pdq",), trim_borders=True)
     images = []

@@ -19,10 +19,11 @@ import pytest
 pytest.importorskip("av")
 
 from hashmatch import Hasher  # noqa: E402
+from hashmatch.evaluation import synthetic_video as synthetic  # noqa: E402
 from hashmatch.lists import ParsedList  # noqa: E402
-from hashmatch.matcher import Matcher  # noqa: E402
-from hashmatch.store import Store  # noqa: E402
-from hashmatch.video import synthetic, vpdq  # noqa: E402
+from hashmatch.matching.matcher import Matcher  # noqa: E402
+from hashmatch.store.store import Store  # noqa: E402
+from hashmatch.video import vpdq
 
 VPDQ_REFERENCE = Path(os.environ.get(
     "HASHMATCH_VPDQ_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "vpdq-reference"))

@@ -20,14 +20,14 @@ av = pytest.importorskip("av")
 from PIL import Image  # noqa: E402
 
 from hashmatch import Hasher  # noqa: E402
-from hashmatch.decode import DecodeLimits  # noqa: E402
+from hashmatch.decode import video as video_decode  # noqa: E402
+from hashmatch.decode.image import DecodeLimits  # noqa: E402
 from hashmatch.errors import NoFrameRateError  # noqa: E402
+from hashmatch.evaluation import synthetic_video as synthetic  # noqa: E402
+from hashmatch.isolation.workers import IsolatedHasher  # noqa: E402
 from hashmatch.lists import read_list  # noqa: E402
-from hashmatch.matcher import Matcher  # noqa: E402
-from hashmatch.store import Store  # noqa: E402
-from hashmatch.video import decode as video_decode  # noqa: E402
-from hashmatch.video import synthetic  # noqa: E402
-from hashmatch.workers import IsolatedHasher  # noqa: E402
+from hashmatch.matching.matcher import Matcher  # noqa: E402
+from hashmatch.store.store import Store  # noqa: E402
 
 from .imagegen import make_rgb  # noqa: E402
 
@@ -193,7 +193,7 @@ def test_evaluate_video_command(tmp_path: Path) -> None:
 
 
 def test_bench_video_rows() -> None:
-    from hashmatch.video.measure import bench_video
+    from hashmatch.evaluation.video_measure import bench_video
 
     rows = bench_video(seconds=2, rounds=1, compare=True)
     ours = [r for r in rows if r["impl"] == "hashmatch"]

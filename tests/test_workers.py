@@ -1,4 +1,4 @@
-"""The isolated hashing workers (hashmatch.workers): files swapped after the walk are
+"""The isolated hashing workers (hashmatch.isolation.workers): files swapped after the walk are
 never read through, and nothing crosses the pipes as pickle."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from imagegen import encode, make_rgb
 
 from hashmatch import DecodeLimits
-from hashmatch.decode import WalkedFile
-from hashmatch.scan import walk_tree
-from hashmatch.workers import HashJob, WorkerPool
+from hashmatch.decode.image import WalkedFile
+from hashmatch.isolation.workers import HashJob, WorkerPool
+from hashmatch.scan.scanner import walk_tree
 
 JOB = HashJob(("pdq", "md5", "sha256"), "full", True, DecodeLimits(max_bytes=10_000_000), False, None, True)
 

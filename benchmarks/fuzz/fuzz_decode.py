@@ -12,7 +12,7 @@ crash (atheris saves the input as crash-<sha1> under -artifact_prefix).
 
 An empty corpus folder is seeded from corpus.py automatically. Reproduce a crash with
 `python benchmarks/fuzz/fuzz_decode.py /tmp/fuzz-decode-crash-...` (one run, no fuzzing).
-Python code (hashmatch.decode, Pillow's plugins) is instrumented for coverage; the
+Python code (hashmatch.decode.image, Pillow's plugins) is instrumented for coverage; the
 native decoders and hashmatch's Cython kernels run uninstrumented (build the kernels
 with HASHMATCH_SANITIZE=1 and preload libasan to catch memory errors in them).
 """

@@ -50,7 +50,7 @@ with _instrumentation(["hashmatch"]):
     from hashmatch import ConfigurationError, ListFormatError
     from hashmatch.lists import FORMATS, read_list
 
-from hashmatch.hashing import HEX_LENGTH  # noqa: E402 (after the instrumented imports above, on purpose)
+from hashmatch.signals.hasher import HEX_LENGTH  # noqa: E402 (after the instrumented imports above, on purpose)
 
 WORKDIR = tempfile.mkdtemp(prefix="hashmatch-fuzz-lists-")
 PATH = os.path.join(WORKDIR, "list")

@@ -4,6 +4,8 @@ each parses its options, calls the API, prints. common.py holds what they share.
 Commands are imported when they run (LazyGroup), so `hashmatch --help` and a command
 that needs little start without loading the whole package; the command list in --help
 comes from COMMANDS below, not from importing every module.
+
+The top layer: may import every package of hashmatch; nothing imports it.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from hashmatch.config import __version__
 
 #: name -> (module, attribute, one-line help shown by `hashmatch --help`).
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -59,7 +61,7 @@ def main() -> None:
 
 def __getattr__(name: str) -> Any:
     if name == "SetupError":  # kept importable from here, as before
-        from .common import SetupError
+        from hashmatch.cli.common import SetupError
 
         return SetupError
     raise AttributeError(name)

@@ -1,4 +1,4 @@
 """`python -m hashmatch.cli`: the same as the `hashmatch` command."""
-from . import main
+from hashmatch.cli import main
 
 main()

@@ -3,22 +3,19 @@ option, the matching options (one set of click options that builds a MatchConfig
 import, and standard output that survives file names that are not UTF-8."""
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
-from collections import Counter
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import click
 
-from ..decode import DecodeLimits
-from ..signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
-from ..terminal import safe
-from ..video import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
+from hashmatch.cli.terminal import safe
+from hashmatch.decode.image import DecodeLimits
+from hashmatch.signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
+from hashmatch.video import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..matcher import MatchConfig
-    from ..store import Store
+    from hashmatch.matching.matcher import MatchConfig
+    from hashmatch.store.store import Store
 
 ENGINES = ("auto", "flat", "mih")
 
@@ -97,7 +94,7 @@ def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders
                  video_query_percent: float = DEFAULT_QUERY_PERCENT,
                  video_compared_percent: float = DEFAULT_COMPARED_PERCENT, **more: Any) -> MatchConfig:
     """The MatchConfig of the match_options values (plus any other MatchConfig field)."""
-    from ..matcher import MatchConfig
+    from hashmatch.matching.matcher import MatchConfig
 
     return MatchConfig(thresholds=parse_thresholds(thresholds), dihedral=dihedral,
                        pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine,
@@ -116,56 +113,12 @@ def parse_thresholds(specs) -> dict[str, int]:
 
 
 def open_store(path: str) -> Store:
-    from ..store import Store, StoreError
+    from hashmatch.store.store import Store, StoreError
 
     try:
         return Store.open(path)
     except StoreError as exc:
         raise SetupError(str(exc)) from exc
-
-
-def import_list_file(store: Store, file: str, *, name: str | None = None, version: str | None = None,
-                     pdq_mode: str | None = None, **read_options) -> tuple[Store, "ImportSummary", str, str]:
-    """Read a list file in parts (lists.read_list_parts: a 100M-entry list is never held
-    whole) and import it: named after the file unless `name`, versioned by the first 12
-    digits of its sha256 unless `version`. Returns (store, summary, name, version)."""
-    from ..lists import read_list_parts
-
-    digest = file_sha256(file)
-    name = name or os.path.splitext(os.path.basename(file))[0]
-    version = version or digest[:12]
-    summary = ImportSummary()
-    parts = summary.track(read_list_parts(file, **read_options))
-    return store.import_list(parts, name=name, version=version, pdq_mode=pdq_mode, source_sha256=digest), \
-        summary, name, version
-
-
-class ImportSummary:
-    """What the parts of an imported list held, gathered as they stream past."""
-
-    def __init__(self) -> None:
-        self.entries = self.merged = 0
-        self.per_algorithm: Counter[str] = Counter()
-        self.rejected: list[Any] = []
-
-    def track(self, parts: Iterable[Any]) -> Iterator[Any]:
-        for part in parts:
-            self.entries += len(part)
-            self.merged += part.merged
-            self.per_algorithm.update(part.counts())
-            self.rejected += part.rejected
-            yield part
-
-    def __len__(self) -> int:
-        return self.entries
-
-    def counts(self) -> dict[str, int]:
-        return dict(self.per_algorithm)
-
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def stdout() -> IO[str]:

@@ -11,9 +11,13 @@ from typing import Any, Iterator
 
 import click
 
-from ..errors import ConfigurationError, ImageError
-from ..files import InputFile, atomic_write, iter_input_files
-from ..hashing import (
+from hashmatch.base.files import atomic_write
+from hashmatch.cli.common import decode_limits, limit_options, stdout
+from hashmatch.config import usable_cores
+from hashmatch.errors import ConfigurationError, ImageError
+from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
+from hashmatch.scan.walk import InputFile, iter_input_files
+from hashmatch.signals.hasher import (
     ALGORITHMS,
     PDQ_MODES,
     VIDEO_ALGORITHMS,
@@ -21,10 +25,7 @@ from ..hashing import (
     HashResult,
     ordered_map,
     parse_algorithms,
-    usable_cores,
 )
-from ..workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
-from .common import decode_limits, limit_options, stdout
 
 
 def _record(item: InputFile, outcome: HashResult | ImageError) -> dict[str, Any]:
@@ -58,8 +59,8 @@ def _write_frame_file(folder: str, path: str, value: str) -> None:
     (-2, -3... when two videos share a name)."""
     import os
 
-    from ..files import make_private_dirs
-    from ..video.vpdq import parse, to_frame_file
+    from hashmatch.base.files import make_private_dirs
+    from hashmatch.video.vpdq import parse, to_frame_file
 
     make_private_dirs(folder)
     stem = os.path.splitext(os.path.basename(path))[0] or "video"

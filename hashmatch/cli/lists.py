@@ -6,13 +6,14 @@ import json
 
 import click
 
-from ..errors import ConfigurationError
-from ..hashing import ALGORITHMS, PDQ_MODES
-from ..lists import FORMATS as LIST_FORMATS
-from ..lists import WRITE_FORMATS, ListFormatError, write_rejects
-from ..store import Store, StoreError
-from ..terminal import safe
-from .common import STORE_OPTION, SetupError, import_list_file, open_store
+from hashmatch.cli.common import STORE_OPTION, SetupError, open_store
+from hashmatch.cli.terminal import safe
+from hashmatch.errors import ConfigurationError
+from hashmatch.lists import FORMATS as LIST_FORMATS
+from hashmatch.lists import WRITE_FORMATS, ListFormatError, write_rejects
+from hashmatch.signals.hasher import ALGORITHMS, PDQ_MODES
+from hashmatch.store.list_files import import_list_file
+from hashmatch.store.store import Store, StoreError
 
 
 @click.group("list")

@@ -12,11 +12,11 @@ from typing import IO, Any, Iterator
 
 import click
 
-from .. import signals
-from ..errors import ConfigurationError
-from ..matcher import Matcher
-from ..matching_batch import BATCH_QUERIES, Item, batches_of, match_batches
-from .common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
+from hashmatch import signals
+from hashmatch.cli.common import STORE_OPTION, SetupError, match_config, match_options, open_store, stdout
+from hashmatch.errors import ConfigurationError
+from hashmatch.matching.batch import BATCH_QUERIES, Item, batches_of, match_batches
+from hashmatch.matching.matcher import Matcher
 
 #: A stdin line longer than this is answered with an error and skipped, never read into
 #: memory whole (a vPDQ record of a day-long video at one frame a second is ~7 MB).

@@ -8,24 +8,24 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigurationError, HashmatchError
-from ..hashing import PDQ_MODES, parse_algorithms
-from ..lists import ListFormatError
-from ..matcher import Matcher
-from ..report import REPORT_FORMATS
-from ..scan import ScanOptions, append_audit, audit_record, scan
-from ..store import Store, StoreError
-from ..terminal import safe
-from ..workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
-from .common import (
+from hashmatch.cli.common import (
     SetupError,
     decode_limits,
-    import_list_file,
     limit_options,
     match_config,
     match_options,
     open_store,
 )
+from hashmatch.cli.terminal import safe
+from hashmatch.errors import ConfigurationError, HashmatchError
+from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
+from hashmatch.lists import ListFormatError
+from hashmatch.matching.matcher import Matcher
+from hashmatch.scan.report import REPORT_FORMATS
+from hashmatch.scan.scanner import ScanOptions, append_audit, audit_record, scan
+from hashmatch.signals.hasher import PDQ_MODES, parse_algorithms
+from hashmatch.store.list_files import import_list_file
+from hashmatch.store.store import Store, StoreError
 
 
 @click.command("scan")
@@ -108,7 +108,7 @@ def scan_command(paths, store_path, list_files, report, report_format, workers, 
                               resume=resume, report_format=report_format)
         client = cluster = executor = None
         if dask_address:
-            from ..dask_executor import DaskExecutor, connect
+            from hashmatch.scan.dask_executor import DaskExecutor, connect
 
             try:
                 client, cluster = connect(dask_address)
@@ -160,7 +160,7 @@ class _ScanProgress:
 
             from tqdm import tqdm
 
-            from ..scan import walk_tree
+            from hashmatch.scan.scanner import walk_tree
 
             self.bar = tqdm(total=None, unit="file", file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
 

@@ -6,9 +6,9 @@ import logging
 
 import click
 
-from ..errors import ConfigurationError
-from ..workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
-from .common import STORE_OPTION, SetupError, decode_limits, limit_options, match_config, match_options
+from hashmatch.cli.common import STORE_OPTION, SetupError, decode_limits, limit_options, match_config, match_options
+from hashmatch.errors import ConfigurationError
+from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 
 TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=click.Path(dir_okay=False),
                              help="The token file (JSON, 0600; holds only the hashes of the secrets).")
@@ -48,10 +48,11 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
     try:
         import uvicorn
 
-        from ..hashing import parse_algorithms, usable_cores
-        from ..service import tokens as token_store
-        from ..service.app import ServiceOptions, create_app
-        from ..service.live import LiveMatcher
+        from hashmatch.config import usable_cores
+        from hashmatch.service import tokens as token_store
+        from hashmatch.service.app import ServiceOptions, create_app
+        from hashmatch.service.live import LiveMatcher
+        from hashmatch.signals.hasher import parse_algorithms
     except ImportError as exc:
         raise SetupError(f"hashmatch serve needs its extra: pip install 'hashmatch[serve]' ({exc})") from exc
     if bool(tokens_path) == bool(no_auth):
@@ -85,7 +86,7 @@ def token_group() -> None:
 @TOKENS_OPTION
 def token_add(name, scopes, tokens_path) -> None:
     """Create token NAME and print its secret once (it is not stored)."""
-    from ..service import tokens as token_store
+    from hashmatch.service import tokens as token_store
 
     try:
         secret = token_store.add(tokens_path, name, {s.strip() for s in scopes.split(",") if s.strip()})
@@ -99,7 +100,7 @@ def token_add(name, scopes, tokens_path) -> None:
 @click.argument("name")
 @TOKENS_OPTION
 def token_remove(name, tokens_path) -> None:
-    from ..service import tokens as token_store
+    from hashmatch.service import tokens as token_store
 
     try:
         token_store.remove(tokens_path, name)
@@ -110,7 +111,7 @@ def token_remove(name, tokens_path) -> None:
 @token_group.command("list")
 @TOKENS_OPTION
 def token_list(tokens_path) -> None:
-    from ..service import tokens as token_store
+    from hashmatch.service import tokens as token_store
 
     try:
         for token in token_store.load(tokens_path):

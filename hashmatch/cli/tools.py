@@ -8,11 +8,11 @@ import sys
 
 import click
 
-from ..errors import ConfigurationError
-from ..evaluate import SETTINGS as EVAL_SETTINGS
-from ..files import atomic_write
-from ..terminal import safe
-from .common import SetupError
+from hashmatch.base.files import atomic_write
+from hashmatch.cli.common import SetupError
+from hashmatch.cli.terminal import safe
+from hashmatch.errors import ConfigurationError
+from hashmatch.evaluation.evaluate import SETTINGS as EVAL_SETTINGS
 
 
 @click.command("evaluate")
@@ -45,8 +45,8 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, alg
     threshold, recall, false_match_rate, threshold_at_target, recall_at_target),
     OUTPUT/run.json and PNG plots, and prints the recall table.
     """
-    from ..evaluate import evaluate, list_originals, table, write_outputs
-    from ..transforms import BUILTIN, DEFAULT
+    from hashmatch.evaluation.evaluate import evaluate, list_originals, table, write_outputs
+    from hashmatch.evaluation.transforms import BUILTIN, DEFAULT
 
     if video:
         _evaluate_video(output, generate, seed, transform_names, quiet)
@@ -89,9 +89,9 @@ def evaluate_command(originals_dir, output, generate, seed, transform_names, alg
 
 
 def _evaluate_video(output: str, generate: int, seed: int, transform_names: str, quiet: bool) -> None:
-    from ..files import make_private_dirs
-    from ..video import synthetic
-    from ..video.measure import evaluate_video
+    from hashmatch.base.files import make_private_dirs
+    from hashmatch.evaluation import synthetic_video as synthetic
+    from hashmatch.evaluation.video_measure import evaluate_video
 
     if not generate:
         raise click.UsageError("--video needs --generate N (videos are generated, never read from a folder)")
@@ -128,7 +128,7 @@ def bench_command(sizes, compare, images, plot_dir, output, scan_files, video, q
     """Measure throughput on this machine: hashing per algorithm and image size (one
     thread and all cores, beside bare decoding), matching per engine and list size
     (build time, bytes per entry, lookups/s, recall), and a full scan's files/s."""
-    from ..bench import parse_sizes, plots, run, tables
+    from hashmatch.evaluation.bench import parse_sizes, plots, run, tables
 
     try:
         list_sizes = parse_sizes(sizes)
@@ -146,7 +146,7 @@ def bench_command(sizes, compare, images, plot_dir, output, scan_files, video, q
             bar.update(1)
 
     if video:
-        from ..video.measure import bench_video
+        from hashmatch.evaluation.video_measure import bench_video
 
         rows = bench_video(compare=compare, step=step)
         if bar is not None:

@@ -97,6 +97,10 @@ in bulk: numpy finds the line structure, one str.split cuts the fields, one
 bytes.fromhex validates a whole column. The result is columnar (ParsedList).
 read_list_parts hands a text, CSV or TSV list over in parts of PART_ENTRIES entries, so
 Store.import_list never holds a 100M-entry list whole.
+
+The package also holds hasher-independent pieces: schema.py (format names, limits, row
+tuples). May import: hashmatch.signals (algorithm names and hash spellings),
+hashmatch.base, hashmatch.errors; never the store, which imports lists.
 """
 from __future__ import annotations
 
@@ -109,11 +113,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..errors import ConfigurationError, ListFormatError
-from .builder import _Builder
-from .delimited import _DelimitedParser
-from .jsonl import _JsonlParser
-from .model import (
+from hashmatch.errors import ConfigurationError, ListFormatError
+from hashmatch.lists.builder import _Builder
+from hashmatch.lists.delimited import _DelimitedParser
+from hashmatch.lists.jsonl import _JsonlParser
+from hashmatch.lists.model import ParsedList
+from hashmatch.lists.reader import _LongLine, _Reader
+from hashmatch.lists.schema import (
     _B64_CHARS,
     CHUNK_BYTES,
     COLUMN_NAMES,
@@ -127,17 +133,15 @@ from .model import (
     SNIFF_BYTES,
     WRITE_FORMATS,
     ListEntry,
-    ParsedList,
     Rejected,
     Retracted,
 )
-from .reader import _LongLine, _Reader
-from .tat_json import _parse_tat
-from .text import _TextParser
-from .tx_csv import TxCsvParser
-from .values import _BOUNDED_DECODER, _clip, canonical_algorithm, normalise_hash
-from .vpdq_txt import _parse_vpdq_txt
-from .writer import write_list, write_rejects
+from hashmatch.lists.tat_json import _parse_tat
+from hashmatch.lists.text import _TextParser
+from hashmatch.lists.tx_csv import TxCsvParser
+from hashmatch.lists.values import _BOUNDED_DECODER, _clip, canonical_algorithm, normalise_hash
+from hashmatch.lists.vpdq_txt import _parse_vpdq_txt
+from hashmatch.lists.writer import write_list, write_rejects
 
 __all__ = ["CHUNK_BYTES", "COLUMN_NAMES", "CSV_HEADER", "ENTRY_POINT_GROUP", "FORMATS", "MAX_DOCUMENT_BYTES",
            "MAX_LINE_BYTES", "MAX_REJECTED", "PART_ENTRIES", "REJECT_TEXT_CHARS", "SNIFF_BYTES", "WRITE_FORMATS",

@@ -9,9 +9,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import ListFormatError
-from .model import MAX_REJECTED, ParsedList, Rejected, Retracted
-from .values import (
+from hashmatch.errors import ListFormatError
+from hashmatch.lists.model import ParsedList
+from hashmatch.lists.schema import MAX_REJECTED, Rejected, Retracted
+from hashmatch.lists.values import (
     _Bad,
     _canonical_algorithm,
     _check_date,

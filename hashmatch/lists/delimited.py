@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .model import COLUMN_NAMES
-from .values import _looks_like_hash
+from hashmatch.lists.schema import COLUMN_NAMES
+from hashmatch.lists.values import _looks_like_hash
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import _Builder
-    from .reader import _Block, _Reader
+    from hashmatch.lists.builder import _Builder
+    from hashmatch.lists.reader import _Block, _Reader
 
 class _DelimitedParser:
     """csv and tsv (tx-csv: tx_csv.TxCsvParser)."""

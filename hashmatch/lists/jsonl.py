@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .model import COLUMN_NAMES
-from .values import (
+from hashmatch.lists.schema import COLUMN_NAMES
+from hashmatch.lists.values import (
     _BOUNDED_DECODER,
     _DECODER,
     _SUSPECT_ESCAPE,
@@ -24,8 +24,8 @@ from .values import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import _Builder
-    from .reader import _Block, _Reader
+    from hashmatch.lists.builder import _Builder
+    from hashmatch.lists.reader import _Block, _Reader
 
 class _JsonEntries:
     """Turns JSON objects (jsonl lines, tat-json entries) into rows for the builder."""

@@ -7,9 +7,9 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from ..errors import ListFormatError
-from .model import CHUNK_BYTES, REJECT_TEXT_CHARS
-from .values import _clip
+from hashmatch.errors import ListFormatError
+from hashmatch.lists.schema import CHUNK_BYTES, REJECT_TEXT_CHARS
+from hashmatch.lists.values import _clip
 
 
 class _Block:

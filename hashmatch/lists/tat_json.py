@@ -6,13 +6,13 @@ import codecs
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ListFormatError
-from .jsonl import _JsonEntries
-from .model import _JSON_LIST_KEYS, _WS, REJECT_TEXT_CHARS
-from .values import _BOUNDED_DECODER, _DECODER, _SUSPECT_ESCAPE, _printable
+from hashmatch.errors import ListFormatError
+from hashmatch.lists.jsonl import _JsonEntries
+from hashmatch.lists.schema import _JSON_LIST_KEYS, _WS, REJECT_TEXT_CHARS
+from hashmatch.lists.values import _BOUNDED_DECODER, _DECODER, _SUSPECT_ESCAPE, _printable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import _Builder
+    from hashmatch.lists.builder import _Builder
 
 def _read_document(path: str, handle, limit: int) -> str:
     try:

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .model import _ASCII_WS, _ASCII_WS_CHARS
+from hashmatch.lists.schema import _ASCII_WS, _ASCII_WS_CHARS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import _Builder
-    from .reader import _Block, _Reader
+    from hashmatch.lists.builder import _Builder
+    from hashmatch.lists.reader import _Block, _Reader
 
 class _TextParser:
     def __init__(self, builder: _Builder, reader: _Reader) -> None:

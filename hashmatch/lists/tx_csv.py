@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from .delimited import _DelimitedParser
+from hashmatch.lists.delimited import _DelimitedParser
 
 #: tx-csv signal types kept as a tag ``signal_type:<name>`` on the entry (provenance).
 _TX_TAGGED_SIGNAL_TYPES = frozenset({"video_md5", "video_sha256"})

@@ -14,10 +14,10 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from .. import signals
-from ..errors import ConfigurationError
-from ..signals.base import SignalType
-from .model import _HEXDIGITS, _TAG_SPLIT, REJECT_TEXT_CHARS
+from hashmatch import signals
+from hashmatch.errors import ConfigurationError
+from hashmatch.lists.schema import _HEXDIGITS, _TAG_SPLIT, REJECT_TEXT_CHARS
+from hashmatch.signals.base import SignalType
 
 
 class _Bad(Exception):

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ListFormatError
-from .tat_json import _read_document
+from hashmatch.errors import ListFormatError
+from hashmatch.lists.tat_json import _read_document
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import _Builder
+    from hashmatch.lists.builder import _Builder
 
 
 def _parse_vpdq_txt(builder: _Builder, path: str, handle: Any, limit: int) -> None:

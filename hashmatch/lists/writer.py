@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import ConfigurationError
-from ..files import atomic_write
-from .model import CSV_HEADER, WRITE_FORMATS, Rejected
-from .values import _Bad, _check_date, _normalise_bulk, _normalise_one, canonical_algorithm
+from hashmatch.base.files import atomic_write
+from hashmatch.errors import ConfigurationError
+from hashmatch.lists.schema import CSV_HEADER, WRITE_FORMATS, Rejected
+from hashmatch.lists.values import _Bad, _check_date, _normalise_bulk, _normalise_one, canonical_algorithm
 
 
 def write_rejects(rejected: Iterable[Rejected], path: str | os.PathLike) -> int:

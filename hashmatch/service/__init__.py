@@ -7,4 +7,7 @@ service platforms deploy.
     tokens.py   bearer tokens: the token file (hashed secrets), scopes, checking
     metrics.py  Prometheus metrics
     openapi.py  the OpenAPI description of every endpoint
+
+May import: hashmatch.scan, hashmatch.matching, hashmatch.store and the layers below
+(never hashmatch.cli: the CLI's `serve` command starts this, not the other way round).
 """

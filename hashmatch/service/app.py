@@ -27,14 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import signals
-from ..errors import ConfigurationError, HashmatchError, ListFormatError
-from ..scan import _row
-from . import tokens as token_store
-from .audit import AuditLog
-from .live import LiveMatcher
-from .metrics import Metrics
-from .openapi import OPENAPI
+from hashmatch import signals
+from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
+from hashmatch.scan.scanner import file_row
+from hashmatch.service import tokens as token_store
+from hashmatch.service.audit import AuditLog
+from hashmatch.service.live import LiveMatcher
+from hashmatch.service.metrics import Metrics
+from hashmatch.service.openapi import OPENAPI
 
 _log = logging.getLogger("hashmatch.service")
 #: Largest number of precomputed queries in one /v1/lookup request.
@@ -56,82 +56,87 @@ class _Reject(Exception):
         self.status, self.code, self.headers = status, code, headers or {}
 
 
-def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Starlette:
-    options = options or ServiceOptions()
-    metrics = Metrics()
-    metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0)
-    previous = live.on_swap
+class _Service:
+    """One running service: the live matcher, its options, metrics, audit log and upload
+    queue, and a method per endpoint (handler(request, matcher, context) -> Response, the
+    matcher being the generation current when the request started)."""
 
-    def swapped(matcher: Any) -> None:
-        metrics.store_loaded(matcher)
-        if live.swaps:
-            metrics.swaps.inc()
-        if previous is not None:
-            previous(matcher)
+    def __init__(self, live: LiveMatcher, options: ServiceOptions):
+        self.live, self.options = live, options
+        self.metrics = metrics = Metrics()
+        metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0)
+        previous = live.on_swap
 
-    live.on_swap = swapped
-    if live.current is not None:
-        metrics.store_loaded(live.current)
-    pending = 0
-    limiter = anyio.CapacityLimiter(max(1, options.max_pending))
-    audit_log = AuditLog(options.audit_log or os.path.join(live.store_path, "audit.jsonl"))
+        def swapped(matcher: Any) -> None:
+            metrics.store_loaded(matcher)
+            if live.swaps:
+                metrics.swaps.inc()
+            if previous is not None:
+                previous(matcher)
 
-    def endpoint(name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
+        live.on_swap = swapped
+        if live.current is not None:
+            metrics.store_loaded(live.current)
+        self.pending = 0  # uploads waiting for or in a worker
+        self.limiter = anyio.CapacityLimiter(max(1, options.max_pending))
+        self.audit_log = AuditLog(options.audit_log or os.path.join(live.store_path, "audit.jsonl"))
+
+    def endpoint(self, name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
         async def run(request: Request) -> Response:
             started = time.perf_counter()
             request_id = uuid.uuid4().hex
             context: dict[str, Any] = {"request_id": request_id, "token": None}
             outcome = "error"
             try:
-                if scope is not None and options.tokens is not None:
-                    token = token_store.check(options.tokens, request.headers.get("authorization"))
+                if scope is not None and self.options.tokens is not None:
+                    token = token_store.check(self.options.tokens, request.headers.get("authorization"))
                     if token is None:
                         raise _Reject(401, "unauthorized", "a valid bearer token is required",
                                       {"WWW-Authenticate": "Bearer"})
                     if scope not in token.scopes:
                         raise _Reject(403, "forbidden", f"this token lacks the {scope!r} scope")
                     context["token"] = token.name
-                response = await handler(request, live.current, context)
+                response = await handler(request, self.live.current, context)
                 outcome = context.get("outcome", "ok")
             except _Reject as exc:
                 outcome = exc.code
                 response = JSONResponse({"error": {"code": exc.code, "message": str(exc)}, "request_id": request_id},
                                         exc.status, headers=exc.headers)
             response.headers["X-Request-Id"] = request_id
-            metrics.requests.labels(name, outcome).inc()
-            metrics.latency.labels(name, outcome).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(name, outcome).inc()
+            self.metrics.latency.labels(name, outcome).observe(time.perf_counter() - started)
             return response
         return run
 
-    def require_ready(matcher: Any) -> Any:
-        if matcher is None or live.isolated is None:
+    def require_ready(self, matcher: Any) -> Any:
+        if matcher is None or self.live.isolated is None:
             raise _Reject(503, "not_ready", "the store is still loading", {"Retry-After": "1"})
         return matcher
 
-    def audit(context: dict, endpoint_name: str, matcher: Any, status: str, matches: list[dict]) -> None:
+    def audit(self, context: dict, endpoint_name: str, matcher: Any, status: str, matches: list[dict]) -> None:
         lists = sorted({(m["list_name"], m["list_version"]) for m in matches})
-        audit_log.append({
+        self.audit_log.append({
             "event": "service_match", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "request_id": context["request_id"], "token": context["token"], "endpoint": endpoint_name,
             "status": status, "matches": len(matches), "store_generation": matcher.store.generation,
             "lists": [{"name": n, "version": v} for n, v in lists]})
         for m in matches:
-            metrics.matches.labels(m["list_name"], m.get("category") or "").inc()
+            self.metrics.matches.labels(m["list_name"], m.get("category") or "").inc()
 
     # -- match an upload -------------------------------------------------------------------------
-    async def match(request: Request, matcher: Any, context: dict) -> Response:
-        nonlocal pending
-        matcher = require_ready(matcher)
-        body, filename = await _upload(request, options.max_body)
-        if pending >= options.max_pending:
+    async def match(self, request: Request, matcher: Any, context: dict) -> Response:
+        matcher = self.require_ready(matcher)
+        body, filename = await _upload(request, self.options.max_body)
+        if self.pending >= self.options.max_pending:
             raise _Reject(503, "busy", "every hashing worker is busy and the queue is full", {"Retry-After": "1"})
-        pending += 1
-        metrics.queue_depth.set(pending)
+        self.pending += 1
+        self.metrics.queue_depth.set(self.pending)
         try:
-            row = await anyio.to_thread.run_sync(_hash_and_match, live, matcher, body, filename, limiter=limiter)
+            row = await anyio.to_thread.run_sync(_hash_and_match, self.live, matcher, body, filename,
+                                                 limiter=self.limiter)
         finally:
-            pending -= 1
-            metrics.queue_depth.set(pending)
+            self.pending -= 1
+            self.metrics.queue_depth.set(self.pending)
         row["request_id"] = context["request_id"]
         # An upload that did not decode is a typed 4xx, unless its exact hashes matched: a
         # match is never hidden behind an error status.
@@ -139,16 +144,16 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
         if problem is not None:
             context["outcome"] = problem["code"]
             if row["status"] != "error":
-                audit(context, "match", matcher, row["status"], row["matches"])
+                self.audit(context, "match", matcher, row["status"], row["matches"])
             return JSONResponse(row, 413 if problem["code"] == "too_large" else 422)
         context["outcome"] = row["status"]
-        audit(context, "match", matcher, row["status"], row["matches"])
+        self.audit(context, "match", matcher, row["status"], row["matches"])
         return JSONResponse(row)
 
     # -- match precomputed hashes ----------------------------------------------------------------
-    async def lookup(request: Request, matcher: Any, context: dict) -> Response:
-        matcher = require_ready(matcher)
-        payload = await _json(request, options.max_body)
+    async def lookup(self, request: Request, matcher: Any, context: dict) -> Response:
+        matcher = self.require_ready(matcher)
+        payload = await _json(request, self.options.max_body)
         batch = isinstance(payload, list)
         queries = payload if batch else [payload]
         if not queries or len(queries) > MAX_BATCH or not all(isinstance(q, dict) for q in queries):
@@ -163,21 +168,21 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
         matched = [m for r in results for m in r.get("matches", [])]
         status = "match" if matched else "no_match"
         context["outcome"] = status
-        audit(context, "lookup", matcher, status, matched)
+        self.audit(context, "lookup", matcher, status, matched)
         body = {"results": results} if batch else results[0]
         return JSONResponse({**body, "request_id": context["request_id"]})
 
     # -- the store -------------------------------------------------------------------------------
-    async def lists(request: Request, matcher: Any, context: dict) -> Response:
-        matcher = require_ready(matcher)
+    async def lists(self, request: Request, matcher: Any, context: dict) -> Response:
+        matcher = self.require_ready(matcher)
         store = matcher.store
         return JSONResponse({"generation": store.generation, "pdq_mode": store.pdq_mode, "lists": [
             {"name": i.name, "version": i.version, "entries": i.entries, "disabled": i.disabled,
              "imported_at": i.imported_at, "source_format": i.source_format} for i in store.lists()]})
 
-    def set_disabled(disabled: bool):
+    def set_disabled(self, disabled: bool):
         async def change(request: Request, matcher: Any, context: dict) -> Response:
-            matcher = require_ready(matcher)
+            matcher = self.require_ready(matcher)
             try:
                 entry = int(request.path_params["entry"])
             except ValueError:
@@ -190,27 +195,27 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
                                                                           f"(token {context['token']})"))
             except HashmatchError as exc:
                 raise _Reject(404 if "no entries" in str(exc) else 409, exc.code, str(exc)) from None
-            await anyio.to_thread.run_sync(live.refresh)
+            await anyio.to_thread.run_sync(self.live.refresh)
             return JSONResponse({"entry": entry, "disabled": disabled, "generation": store.generation})
         return change
 
-    async def import_list(request: Request, matcher: Any, context: dict) -> Response:
-        require_ready(matcher)
+    async def import_list(self, request: Request, matcher: Any, context: dict) -> Response:
+        self.require_ready(matcher)
         name = request.path_params["name"]
-        body, _ = await _upload(request, options.max_body)
+        body, _ = await _upload(request, self.options.max_body)
         fmt, version = request.query_params.get("format"), request.query_params.get("version")
 
         def run() -> dict[str, Any]:
-            from ..cli.common import import_list_file
-            from ..store import Store
+            from hashmatch.store.list_files import import_list_file
+            from hashmatch.store.store import Store
 
             with tempfile.TemporaryDirectory(prefix="hashmatch-import-") as folder:
                 path = os.path.join(folder, "list")
                 with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
                     handle.write(body)
-                store, summary, _, got_version = import_list_file(Store.open(live.store_path), path, name=name,
+                store, summary, _, got_version = import_list_file(Store.open(self.live.store_path), path, name=name,
                                                                   version=version, format=fmt)
-            live.refresh()
+            self.live.refresh()
             return {"list": name, "version": got_version, "entries": len(summary), "generation": store.generation}
         try:
             return JSONResponse(await anyio.to_thread.run_sync(run))
@@ -218,46 +223,55 @@ def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Star
             raise _Reject(400, getattr(exc, "code", "bad_request"), str(exc)) from None
 
     # -- operations ------------------------------------------------------------------------------
-    async def healthz(request: Request, matcher: Any, context: dict) -> Response:
+    async def healthz(self, request: Request, matcher: Any, context: dict) -> Response:
         return JSONResponse({"status": "alive"})
 
-    async def readyz(request: Request, matcher: Any, context: dict) -> Response:
-        if matcher is None or live.isolated is None:
+    async def readyz(self, request: Request, matcher: Any, context: dict) -> Response:
+        if matcher is None or self.live.isolated is None:
             context["outcome"] = "not_ready"
-            return JSONResponse({"status": "loading", "error": live.load_error}, 503)
+            return JSONResponse({"status": "loading", "error": self.live.load_error}, 503)
         matcher.match_record({}, algorithms=[])  # the matcher answers (an empty query)
         return JSONResponse({"status": "ready", "generation": matcher.store.generation})
 
-    async def metrics_text(request: Request, matcher: Any, context: dict) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics_text(self, request: Request, matcher: Any, context: dict) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def openapi(request: Request, matcher: Any, context: dict) -> Response:
+    async def openapi(self, request: Request, matcher: Any, context: dict) -> Response:
         return JSONResponse(OPENAPI)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        live.start()
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.live.start()
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(live.stop)
-            await anyio.to_thread.run_sync(audit_log.close)
+            await anyio.to_thread.run_sync(self.live.stop)
+            await anyio.to_thread.run_sync(self.audit_log.close)
 
-    routes = [
-        Route("/healthz", endpoint("healthz", None, healthz), methods=["GET"]),
-        Route("/readyz", endpoint("readyz", None, readyz), methods=["GET"]),
-        Route("/metrics", endpoint("metrics", None, metrics_text), methods=["GET"]),
-        Route("/openapi.json", endpoint("openapi", None, openapi), methods=["GET"]),
-        Route("/v1/match", endpoint("match", "match", match), methods=["POST"]),
-        Route("/v1/lookup", endpoint("lookup", "match", lookup), methods=["POST"]),
-        Route("/v1/lists", endpoint("lists", "match", lists), methods=["GET"]),
-        Route("/v1/lists/{name}", endpoint("import", "admin", import_list), methods=["PUT"]),
-        Route("/v1/entries/{entry}/disable", endpoint("disable", "admin", set_disabled(True)), methods=["POST"]),
-        Route("/v1/entries/{entry}/enable", endpoint("enable", "admin", set_disabled(False)), methods=["POST"]),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.live, app.state.metrics = live, metrics
-    return app
+    def app(self) -> Starlette:
+        endpoint = self.endpoint
+        routes = [
+            Route("/healthz", endpoint("healthz", None, self.healthz), methods=["GET"]),
+            Route("/readyz", endpoint("readyz", None, self.readyz), methods=["GET"]),
+            Route("/metrics", endpoint("metrics", None, self.metrics_text), methods=["GET"]),
+            Route("/openapi.json", endpoint("openapi", None, self.openapi), methods=["GET"]),
+            Route("/v1/match", endpoint("match", "match", self.match), methods=["POST"]),
+            Route("/v1/lookup", endpoint("lookup", "match", self.lookup), methods=["POST"]),
+            Route("/v1/lists", endpoint("lists", "match", self.lists), methods=["GET"]),
+            Route("/v1/lists/{name}", endpoint("import", "admin", self.import_list), methods=["PUT"]),
+            Route("/v1/entries/{entry}/disable", endpoint("disable", "admin", self.set_disabled(True)),
+                  methods=["POST"]),
+            Route("/v1/entries/{entry}/enable", endpoint("enable", "admin", self.set_disabled(False)),
+                  methods=["POST"]),
+        ]
+        app = Starlette(routes=routes, lifespan=self.lifespan)
+        app.state.live, app.state.metrics = self.live, self.metrics
+        return app
+
+
+def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Starlette:
+    """The ASGI app of `hashmatch serve` over a live matcher (started by the app's lifespan)."""
+    return _Service(live, options or ServiceOptions()).app()
 
 
 async def _immediate(value: Any) -> Any:
@@ -267,7 +281,7 @@ async def _immediate(value: Any) -> Any:
 def _hash_and_match(live: LiveMatcher, matcher: Any, body: bytes, filename: str) -> dict[str, Any]:
     assert live.isolated is not None
     record = live.isolated.run(body)
-    return _row(filename, record, matcher)
+    return file_row(filename, record, matcher)
 
 
 def _lookup_all(matcher: Any, queries: list[dict], threads: int | None = 1) -> list[dict[str, Any]]:

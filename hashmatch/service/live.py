@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from ..errors import HashmatchError
-from ..matcher import MatchConfig, Matcher
-from ..store import Store
-from ..store_files import _read_manifest
-from ..workers import IsolatedHasher
+from hashmatch.errors import HashmatchError
+from hashmatch.isolation.workers import IsolatedHasher
+from hashmatch.matching.matcher import MatchConfig, Matcher
+from hashmatch.store.files import _read_manifest
+from hashmatch.store.store import Store
 
 _log = logging.getLogger("hashmatch.service")
 

@@ -17,8 +17,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import ConfigurationError
-from ..files import atomic_write
+from hashmatch.base.files import atomic_write
+from hashmatch.errors import ConfigurationError
 
 SCOPES = ("match", "admin")
 _PREFIX = "hm_"

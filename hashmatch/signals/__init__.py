@@ -9,18 +9,22 @@ A plug-in package declares, in its pyproject.toml::
 
 where ``WHash`` is a SignalType subclass (signals/base.py) or an instance of one. Every
 part of hashmatch (hash, lists, store, lookup, scan, the API) then knows it by name.
+
+The package also holds hasher.py (Hasher: one decode, every requested signal type, threads)
+and base.py (the SignalType interface plug-ins implement). May import: hashmatch.video,
+hashmatch.decode, hashmatch._native and the layers below.
 """
 from __future__ import annotations
 
 import logging
 import threading
 
-from ..errors import ConfigurationError
-from .base import HashOptions, ImageContext, SignalType
-from .digests import MD5, SHA1, SHA256
-from .imagehash_family import AHash, DHash, PHash
-from .pdq import PDQ
-from .vpdq import VPDQ
+from hashmatch.errors import ConfigurationError
+from hashmatch.signals.base import HashOptions, ImageContext, SignalType
+from hashmatch.signals.digests import MD5, SHA1, SHA256
+from hashmatch.signals.imagehash_family import AHash, DHash, PHash
+from hashmatch.signals.pdq import PDQ
+from hashmatch.signals.vpdq import VPDQ
 
 ENTRY_POINT_GROUP = "hashmatch.signal_types"
 #: The signal types hashmatch ships, in the order they are listed.

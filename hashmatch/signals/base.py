@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageCms
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..decode import Decoded, DecodeLimits
+    from hashmatch.decode.image import Decoded, DecodeLimits
 
 _HEX = frozenset("0123456789abcdef")
 

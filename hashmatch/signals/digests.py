@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from .base import SignalType
+from hashmatch.signals.base import SignalType
 
 
 class _Digest(SignalType):

@@ -1,6 +1,6 @@
 """pHash, dHash and aHash (64-bit), bit for bit as the `imagehash` library computes them
 at its default size: its own preprocessing (convert("L"), a LANCZOS resize) feeding the
-compiled kernels (hashmatch._dct_hashes). The grey conversion is made once per image and
+compiled kernels (hashmatch._native.dct_hashes). The grey conversion is made once per image and
 shared by all three."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 from PIL import Image
 
-from .. import _dct_hashes
-from .base import ImageContext, SignalType
+from hashmatch._native import dct_hashes as _dct_hashes
+from hashmatch.signals.base import ImageContext, SignalType
 
 
 class _ImagehashSignal(SignalType):

@@ -2,7 +2,7 @@
 its two conventions, quality score and gate, dihedral variants, and the border-trimmed
 variant.
 
-Pixels are prepared exactly as the reference tools do, so the kernel (hashmatch._pdq)
+Pixels are prepared exactly as the reference tools do, so the kernel (hashmatch._native.pdq)
 can stay free of checks:
 
 * `full`: Pillow's convert("RGB") pixels, luma in float64 then float32, as the `pdqhash`
@@ -17,10 +17,10 @@ import binascii
 from typing import Any, Mapping
 
 import numpy as np
-from PIL import Image
 
-from .. import _pdq
-from .base import HashOptions, ImageContext, SignalType, to_rgb
+from hashmatch._native import pdq as _pdq
+from hashmatch.decode.borders import trim_uniform_border
+from hashmatch.signals.base import HashOptions, ImageContext, SignalType, to_rgb
 
 PDQ_MODES = ("full", "cimg512")
 #: Order of PDQ's dihedral variants (Meta's pdqDihedralHash256es order).
@@ -189,35 +189,9 @@ def pdq_hashes(decoded: Any, pdq_mode: str, dihedral: bool) -> tuple[list[str], 
     return [row.tobytes().hex() for row in out], int(quality)
 
 
-def trim_uniform_border(image: Image.Image, tolerance: int = 12, min_keep: float = 0.5) -> Image.Image | None:
-    """The image without the rows and columns at its edges that are one flat colour
-    (within `tolerance` grey levels): letterbox bars, frames, screenshot margins. None when
-    there is nothing to trim, or when trimming would keep less than `min_keep` of a side."""
-    grey = np.asarray(image.convert("L"), np.int16)
-    h, w = grey.shape
-    if h < 8 or w < 8:
-        return None
-    spread_rows = grey.max(axis=1) - grey.min(axis=1)
-    flat_rows = np.flatnonzero(spread_rows > tolerance)
-    if not len(flat_rows):
-        return None
-    top, bottom = int(flat_rows[0]), int(flat_rows[-1]) + 1
-    inner = grey[top:bottom]
-    spread_cols = inner.max(axis=0) - inner.min(axis=0)
-    cols = np.flatnonzero(spread_cols > tolerance)
-    if not len(cols):  # every column is flat within the non-flat rows (a flat box on a flat ground)
-        return None
-    left, right = int(cols[0]), int(cols[-1]) + 1
-    if (top, bottom, left, right) == (0, h, 0, w):
-        return None
-    if (bottom - top) < min_keep * h or (right - left) < min_keep * w:
-        return None
-    return image.crop((left, top, right, bottom))
-
-
 def _trimmed(context: ImageContext, options: HashOptions) -> tuple[str, int] | None:
-    from ..decode import DecodeLimits, decode
-    from ..errors import ImageError
+    from hashmatch.decode.image import DecodeLimits, decode
+    from hashmatch.errors import ImageError
 
     trimmed = trim_uniform_border(context.rgb())
     if trimmed is None:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .base import HashOptions, SignalType
+from hashmatch.signals.base import HashOptions, SignalType
 
 
 class VPDQ(SignalType):
@@ -28,7 +28,7 @@ class VPDQ(SignalType):
     description = "Meta's vPDQ video hash (PDQ per frame, one per second by default), with PyAV"
 
     def parse(self, text: str) -> str:
-        from ..video import vpdq
+        from hashmatch.video import vpdq
 
         return vpdq.canonical(text)
 
@@ -37,23 +37,23 @@ class VPDQ(SignalType):
 
     # -- storage -------------------------------------------------------------------------
     def to_blob(self, value: str) -> bytes:
-        from ..video import vpdq
+        from hashmatch.video import vpdq
 
         return vpdq.pack(vpdq.parse(value))
 
     def from_blob(self, blob: bytes) -> str:
-        from ..video import vpdq
+        from hashmatch.video import vpdq
 
         return vpdq.to_signal_string(vpdq.unpack(blob))
 
     def index_codes(self, blob: bytes) -> np.ndarray:
-        from ..video import vpdq
+        from hashmatch.video import vpdq
 
         return vpdq.matchable(blob)[0]
 
     # -- computing -----------------------------------------------------------------------
     def compute_video(self, source: Any, options: HashOptions, on_open: Any = None) -> dict[str, Any]:
-        from ..video import vpdq
+        from hashmatch.video import vpdq
 
         video = vpdq.hash_video(source, seconds_per_hash=options.seconds_per_hash, limits=options.limits,
                                 on_open=on_open, trim_borders=options.trim_borders)

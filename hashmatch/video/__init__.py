@@ -1,10 +1,12 @@
-"""Video: decoding with PyAV (the optional extra ``hashmatch[video]``), Meta's vPDQ, and
-matching a video's frames against listed videos.
+"""Video signals (the optional extra ``hashmatch[video]``): Meta's vPDQ over the frames
+decode/video.py opens with PyAV, and python-threatexchange's rule for matching a video's
+frames against listed videos.
 
-    decode.py     opening a video safely: container allowlist, caps, frame selection
     vpdq.py       vPDQ frame hashing and its two serialisations
-    matching.py   python-threatexchange's vPDQ match rule over the Hamming engines
-    synthetic.py  benign generated videos and the transforms a re-upload goes through
+    matching.py   the vPDQ match rule (query and compared percentages) over frame hits
+
+May import: hashmatch.decode, hashmatch._native and the layers below.
+(Generated test videos live in evaluation/synthetic_video.py.)
 """
 
 #: python-threatexchange's vPDQ match rule: a listed video matches at query match >= 80%

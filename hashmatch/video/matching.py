@@ -21,8 +21,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
-from .vpdq import QUALITY_GATE, matchable, pack, parse
+from hashmatch.video import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
+from hashmatch.video.vpdq import QUALITY_GATE, matchable, pack, parse
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .. import _pdq
-from ..decode import DecodeLimits, Source
-from .decode import VideoInfo, open_video
+from hashmatch._native import pdq as _pdq
+from hashmatch.decode.image import DecodeLimits, Source
+from hashmatch.decode.video import VideoInfo, open_video
 
 #: Frames below this PDQ quality are not matched (Meta's and python-threatexchange's rule).
 QUALITY_GATE = 50
@@ -74,7 +74,7 @@ def hash_video(source: Source, *, seconds_per_hash: float = DEFAULT_SECONDS_PER_
                limits: DecodeLimits | None = None, threads: int = 1,
                on_open: Callable[[float], None] | None = None, trim_borders: bool = False) -> VideoHash:
     """vPDQ of the video in `source` (path, bytes or binary file); a typed ImageError
-    (video/decode.py) for anything that is not a whole, decodable video within `limits`.
+    (decode/video.py) for anything that is not a whole, decodable video within `limits`.
     `on_open(seconds)`: called with the duration to decode once the video is open.
     `trim_borders`: also the frames' hashes with flat borders (letterbox bars) cropped
     (VideoHash.trimmed; a frame with nothing to crop keeps its hash)."""
@@ -101,10 +101,10 @@ def hash_video(source: Source, *, seconds_per_hash: float = DEFAULT_SECONDS_PER_
 
 
 def _trimmed_frame(pixels: np.ndarray, frame: Frame) -> Frame:
-    """The frame's hash with its flat borders cropped (signals.pdq.trim_uniform_border)."""
+    """The frame's hash with its flat borders cropped (decode.borders.trim_uniform_border)."""
     from PIL import Image
 
-    from ..signals.pdq import trim_uniform_border
+    from hashmatch.decode.borders import trim_uniform_border
 
     crop = trim_uniform_border(Image.fromarray(pixels))
     if crop is None:

@@ -1,0 +1,82 @@
+"""Writing output files.
+
+Every file hashmatch writes is created with mode 0600 and appears atomically (temp file
+in the same folder, fsync, rename): hash lists and reports are sensitive, and a reader
+must never see half a file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def temp_file(folder: str | os.PathLike) -> Iterator[str]:
+    """A new empty file in `folder` (0600, a name no other writer picks), deleted if the
+    block fails; on success the block has renamed it into place (or it stays for the
+    caller's stale-temp-file sweep)."""
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".hashmatch-", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield temp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
+    """Write `path` atomically with permissions 0600; on error the old file is untouched."""
+    target = os.path.abspath(os.fspath(path))
+    with temp_file(os.path.dirname(target)) as temp:
+        with open(temp, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, target)
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Append one JSON line to a log (created 0600, an existing one tightened to 0600;
+    O_APPEND keeps concurrent lines whole; fsync'd)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_private_dirs(path: str | os.PathLike) -> None:
+    """Create the folder and every missing parent with mode 0700 (os.makedirs gives the
+    parents the umask's mode: 0777 under umask 000)."""
+    missing = []
+    current = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)
+
+
+def who() -> dict[str, str]:
+    """The user and host an audit line names."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
