@@ -1,4 +1,4 @@
-"""Small store changes as overlays (hashmatch/store_overlay.py): every change leaves a
+"""Small store changes as overlays (hashmatch/store/overlay.py): every change leaves a
 store that reads, matches, counts and exports exactly as a full rewrite would, the
 oracle being the entry database itself (SQL over every visible row) and numpy brute
 force; the overlay writes only what changed, compacts when it grows, and is verified
@@ -12,6 +12,7 @@ from hashmatch.errors import StoreIntegrityError
 from hashmatch.lists import ParsedList
 from hashmatch.matching.matcher import Matcher
 from hashmatch.store import overlay as store_overlay
+from hashmatch.store.manifest import Manifest
 from hashmatch.store.store import Store
 
 RNG = np.random.default_rng(77)
@@ -155,3 +156,43 @@ def test_old_overlays_are_removed(base: Store) -> None:
         store = store.set_disabled([entry], True, "fp")
     on_disk = {p.name for p in store.path.iterdir() if p.name not in ("manifest.json", ".lock", "audit.jsonl")}
     assert on_disk == set(store.manifest.files)
+
+
+def _damage_hash_bytes(path, blob: bytes) -> None:
+    """Change one byte of a stored hash value in a database file, in place (the audit's
+    attack: the same inode, written after a long-running writer loaded the store)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(blob)
+    assert at >= 0, "the hash's bytes are in the file"
+    data[at] ^= 0x01
+    with open(path, "r+b") as handle:
+        handle.write(bytes(data))
+
+
+@pytest.mark.parametrize("damaged", ["overlay", "database"])
+def test_a_writer_never_launders_damage_into_a_new_generation(base, damaged):
+    """Audit, issue 24 item 1: damage a listed MD5 in the overlay (or the base) after a
+    writer loaded the store; its next change must be refused, not committed with a fresh
+    checksum over the damaged bytes, and the store must stay refused on open."""
+    writer = base.set_disabled([1], True, "first overlay change")  # a long-running writer (the service)
+    assert writer.manifest.overlay is not None
+    # The fixture's MD5 list went into the overlay, its PDQ list into the base database.
+    listed = next(e for e in writer.iter_entries() if e.algorithm == ("md5" if damaged == "overlay" else "pdq"))
+    target = writer.path / getattr(writer.manifest, damaged)
+    before = writer.manifest.generation
+    _damage_hash_bytes(target, bytes.fromhex(listed.hash))
+    with pytest.raises(StoreIntegrityError, match="checksum"):
+        writer.set_disabled([2], True, "a change after the damage")
+    with pytest.raises(StoreIntegrityError, match="checksum"):
+        Store.open(writer.path)
+    # the manifest still names the damaged generation: nothing was committed
+    assert Manifest.from_json((writer.path / "manifest.json").read_text()).generation == before
+
+
+def test_a_full_rewrite_never_launders_a_damaged_base(base, monkeypatch):
+    """The same attack on the full-copy path (a change too large for an overlay)."""
+    monkeypatch.setattr(store_overlay, "OVERLAY_MIN_BASE", 10**9)
+    pdq = next(e for e in base.iter_entries() if e.algorithm == "pdq")
+    _damage_hash_bytes(base.path / base.manifest.database, bytes.fromhex(pdq.hash))
+    with pytest.raises(StoreIntegrityError, match="checksum"):
+        base.set_disabled([2], True, "a change after the damage")

@@ -93,19 +93,74 @@ class CodeArray:
         return CodeArray(np.ascontiguousarray(codes), np.ascontiguousarray(ids))
 
 
+#: Files this process hashed and found equal to their manifest checksum, by path: the
+#: file's identity and change times then, and the checksum. A writer reuses a verified
+#: file only while its stat fingerprint is unchanged (a byte written in place changes its
+#: ctime, which no program can set back); otherwise it hashes the file again.
+_VERIFIED: dict[str, tuple[tuple[int, ...], str]] = {}
+
+
+def _fingerprint(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _remember_verified(path: Path, handle: Any, sha256: str) -> None:
+    _VERIFIED[str(path)] = (_fingerprint(os.fstat(handle.fileno())), sha256)
+
+
+def _mismatch(path: Path) -> StoreIntegrityError:
+    _VERIFIED.pop(str(path), None)
+    return StoreIntegrityError(
+        f"store file {path.name} does not match its checksum in the manifest; refusing to use it")
+
+
 def _verify_file(path: Path, meta: dict[str, Any]) -> None:
     digest = hashlib.sha256()
     size = 0
     try:
         with open(path, "rb") as handle:
+            before = _fingerprint(os.fstat(handle.fileno()))
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
                 size += len(block)
+            if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+                raise _mismatch(path)
+            if _fingerprint(os.fstat(handle.fileno())) == before:  # not written to while we read it
+                _remember_verified(path, handle, meta["sha256"])
     except FileNotFoundError as exc:
         raise StoreIntegrityError(f"store file {path.name} is missing") from exc
+
+
+def check_unchanged(path: Path, meta: dict[str, Any]) -> None:
+    """Before a writer attaches an earlier generation's file: it must still be the bytes
+    the manifest lists. Free when this process verified it and it has not been touched
+    since; else hashed again (StoreIntegrityError on a mismatch: damage never reaches a
+    new generation)."""
+    known = _VERIFIED.get(str(path))
+    if known is not None and known[1] == meta["sha256"]:
+        try:
+            if _fingerprint(os.stat(path)) == known[0]:
+                return
+        except FileNotFoundError:
+            pass
+    _verify_file(path, meta)
+
+
+def copy_verified(source: Path, meta: dict[str, Any], target: str | os.PathLike) -> None:
+    """Copy an earlier generation's file into `target` (a writer's temp file), hashing the
+    very bytes copied: StoreIntegrityError unless they are the bytes the manifest lists."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 22), b""):
+                digest.update(block)
+                size += len(block)
+                dst.write(block)
+    except FileNotFoundError as exc:
+        raise StoreIntegrityError(f"store file {source.name} is missing") from exc
     if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
-        raise StoreIntegrityError(
-            f"store file {path.name} does not match its checksum in the manifest; refusing to use it")
+        raise _mismatch(source)
 
 
 def _read_verified(path: Path, meta: dict[str, Any]) -> np.ndarray:

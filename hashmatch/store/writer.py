@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +31,10 @@ from hashmatch.store.files import (
     _algorithms,
     _folder_lock,
     _fsync_dir,
+    _remember_verified,
     _sha256,
+    check_unchanged,
+    copy_verified,
     entry_codes,
     load_code_array,
 )
@@ -151,7 +153,9 @@ class _GenerationWriter:
         db_name = self._name("entries", "sqlite")
         with temp_file(self.root) as temp:
             if self.old.database:
-                shutil.copyfile(self.root / self.old.database, temp)
+                copy_verified(self.root / self.old.database, self.old.files[self.old.database], temp)
+            if self.old.overlay is not None:  # fold_into attaches it
+                check_unchanged(self.root / self.old.overlay, self.old.files[self.old.overlay])
             db = sqlite3.connect(temp)
             try:
                 # A private temp file made durable by fsync + rename below: no journal needed.
@@ -248,7 +252,9 @@ class _GenerationWriter:
         name = self._name("overlay", "sqlite")
         with temp_file(self.root) as temp:
             if old.overlay is not None:
-                shutil.copyfile(self.root / old.overlay, temp)
+                copy_verified(self.root / old.overlay, old.files[old.overlay], temp)
+            assert old.database is not None  # overlay.fits: there is a base
+            check_unchanged(self.root / old.database, old.files[old.database])  # overlay.start attaches it
             db = sqlite3.connect(temp)
             try:
                 db.execute("PRAGMA journal_mode = OFF")
@@ -266,7 +272,6 @@ class _GenerationWriter:
             finally:
                 db.close()
             self._install(temp, name, files)
-        assert old.database is not None  # store_overlay.fits: there is a base
         files[old.database] = old.files[old.database]
         hidden_name = self._write_array("hidden", "ids", hidden, files) if len(hidden) else None
         array_meta: dict[str, dict[str, Any]] = {}
@@ -322,6 +327,8 @@ class _GenerationWriter:
             size = handle.tell()
         os.replace(temp, self.root / name)
         files[name] = {"sha256": digest.hexdigest(), "bytes": size}
+        with open(self.root / name, "rb") as handle:  # hashed just now: a later writer need not hash it again
+            _remember_verified(self.root / name, handle, files[name]["sha256"])
 
     def _write_array(self, algorithm: str, kind: str, payload: np.ndarray, files: dict[str, dict[str, Any]]) -> str:
         """Write one array file of this generation (atomic, 0600), record its checksum in
