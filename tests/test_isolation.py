@@ -17,7 +17,7 @@ from imagegen import encode, make_rgb
 from hashmatch import CorruptImageError, Hasher, ImageError
 from hashmatch.cli import main
 from hashmatch.errors import HashTimeoutError, WorkerCrashedError
-from hashmatch.isolation.workers import IsolatedHasher
+from hashmatch.isolation.isolated import IsolatedHasher
 from hashmatch.lists import ParsedList
 from hashmatch.matching.matcher import Matcher
 from hashmatch.store.store import Store

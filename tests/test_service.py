@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,47 +17,9 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 from imagegen import encode, make_rgb  # noqa: E402
+from servicehelp import Server, _cli  # noqa: E402
 
 from hashmatch import Hasher  # noqa: E402
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hashmatch.cli", *args], capture_output=True, text=True,
-                          timeout=300, cwd="/")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    def __init__(self, store: Path, tokens: Path | None, *extra: str):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        auth = ["--tokens", str(tokens)] if tokens else ["--no-auth"]
-        self.log = open(store.parent / f"server-{self.port}.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hashmatch.cli", "serve", "-s", str(store), "--port", str(self.port),
-             "--workers", "2", "--poll", "0.2", *auth, *extra], stdout=self.log, stderr=subprocess.STDOUT, cwd="/")
-        self.wait("/healthz")
-
-    def wait(self, path: str, status: int = 200, limit: float = 60) -> None:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == status:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{path} never answered {status}; log: {Path(self.log.name).read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")

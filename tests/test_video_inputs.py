@@ -24,7 +24,7 @@ from hashmatch.decode import video as video_decode  # noqa: E402
 from hashmatch.decode.image import DecodeLimits  # noqa: E402
 from hashmatch.errors import NoFrameRateError  # noqa: E402
 from hashmatch.evaluation import synthetic_video as synthetic  # noqa: E402
-from hashmatch.isolation.workers import IsolatedHasher  # noqa: E402
+from hashmatch.isolation.isolated import IsolatedHasher  # noqa: E402
 from hashmatch.lists import read_list  # noqa: E402
 from hashmatch.matching.matcher import Matcher  # noqa: E402
 from hashmatch.store.store import Store  # noqa: E402

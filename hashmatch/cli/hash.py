@@ -15,7 +15,8 @@ from hashmatch.base.files import atomic_write
 from hashmatch.cli.common import decode_limits, limit_options, stdout
 from hashmatch.config import usable_cores
 from hashmatch.errors import ConfigurationError, ImageError
-from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, IsolatedHasher
+from hashmatch.isolation.isolated import IsolatedHasher
+from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT
 from hashmatch.scan.walk import InputFile, iter_input_files
 from hashmatch.signals.hasher import (
     ALGORITHMS,

@@ -29,7 +29,13 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
 @click.option("--queue", "max_pending", type=click.IntRange(min=1), default=None,
               help="Uploads waiting for or in a worker before 503 + Retry-After [default: 4 per worker].")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=DEFAULT_TIMEOUT_S,
-              show_default=True, help="Seconds one upload may take in its worker (a typed 422 beyond).")
+              show_default=True, help="Wall-clock seconds one upload may take from hand-over to its worker, whatever "
+                                      "its size or declared video duration (a typed 422 timeout beyond).")
+@click.option("--cpu-limit", "cpu_limit_s", type=click.FloatRange(min=0.001), default=None,
+              help="CPU seconds one upload may use in its worker, every decoder thread counted [default: --timeout].")
+@click.option("--shutdown-grace", "grace_s", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds a stopping server (SIGTERM, Ctrl-C) waits for requests in flight; then the workers are "
+                   "killed and it exits.")
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
               show_default=True, help="Address-space limit per worker, MiB (0: none).")
 @click.option("--poll", "poll_s", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
@@ -41,8 +47,8 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
                trim_help="Also match the hashes of uploads with flat borders trimmed.")
 @limit_options
 def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_body, max_pending, timeout_s,
-                  memory_limit_mb, poll_s, audit_log, algorithms, max_bytes, max_pixels, no_verify_jpeg,
-                  seconds_per_hash, max_video_seconds, animated_as_video, **match) -> None:
+                  cpu_limit_s, grace_s, memory_limit_mb, poll_s, audit_log, algorithms, max_bytes, max_pixels,
+                  no_verify_jpeg, seconds_per_hash, max_video_seconds, animated_as_video, **match) -> None:
     """Serve matching over HTTP: POST /v1/match (an upload), POST /v1/lookup (hashes),
     GET /v1/lists, admin changes, /healthz, /readyz, /metrics, /openapi.json."""
     try:
@@ -67,12 +73,12 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
     except ConfigurationError as exc:
         raise SetupError(str(exc)) from exc
     workers = workers or usable_cores()
-    live = LiveMatcher(store_path, config, workers=workers, timeout_s=timeout_s,
+    live = LiveMatcher(store_path, config, workers=workers, timeout_s=timeout_s, cpu_limit_s=cpu_limit_s,
                        memory_limit=(memory_limit_mb << 20) or None, poll_s=poll_s)
     app = create_app(live, ServiceOptions(max_body=max_body, max_pending=max_pending or 4 * workers,
                                           audit_log=audit_log, tokens=tokens))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace_s)
 
 
 @click.group("token")

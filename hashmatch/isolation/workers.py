@@ -12,10 +12,11 @@ a decoder costs only its own outcome, never the process that asked for it.
 * Nothing crosses the pipes as pickle: tasks and results are JSON documents (a decoder
   exploit inside a worker must not reach the parent through an unpickler). The job
   itself reaches the worker as a JSON string too.
-* ``IsolatedHasher`` gives single calls the same protection (the Python API with
-  ``Matcher(isolate=True)``, ``hashmatch hash --timeout``): a path or bytes in, a
-  HashResult or a typed ImageError out, from a small set of worker processes that any
-  number of threads may share.
+* isolated.py's ``IsolatedHasher`` gives single calls the same protection (the Python
+  API with ``Matcher(isolate=True)``, ``hashmatch hash --timeout``, the service) over
+  these worker processes.
+* A worker never outlives its parent (PR_SET_PDEATHSIG and a watchdog thread), and with
+  a CPU budget (``HashJob.cpu_limit_s``) the kernel stops it when a file has used it up.
 * A task names the file the walk saw (``WalkedFile``: path, device, inode): the worker
   opens it without following a symbolic link planted since (unless the walk followed
   links) and only if it is still the same file.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -33,9 +35,9 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from hashmatch.decode.image import DecodeLimits, WalkedFile
-from hashmatch.errors import ERRORS_BY_CODE, ConfigurationError, ImageError, InputTypeError
+from hashmatch.errors import ConfigurationError, ImageError
 from hashmatch.isolation.forkserver import worker_context
-from hashmatch.signals.hasher import Hasher, HashResult, ordered_map
+from hashmatch.signals.hasher import Hasher
 
 #: Default wall-clock limit per file, in seconds (a 12 MP JPEG hashes in ~0.1 s).
 DEFAULT_TIMEOUT_S = 60.0
@@ -74,13 +76,16 @@ class HashJob:
     memory_limit: int | None
     trim_borders: bool = False
     seconds_per_hash: float = 1.0
+    cpu_limit_s: float | None = None  # CPU seconds one file may use (all its threads together)
 
     @classmethod
-    def of(cls, hasher: Hasher, memory_limit: int | None, also: tuple[str, ...] = ()) -> "HashJob":
-        """The job of `hasher` (plus the algorithms `also` names), each worker under `memory_limit`."""
+    def of(cls, hasher: Hasher, memory_limit: int | None, also: tuple[str, ...] = (),
+           cpu_limit_s: float | None = None) -> "HashJob":
+        """The job of `hasher` (plus the algorithms `also` names), each worker under
+        `memory_limit` and each file under `cpu_limit_s`."""
         algorithms = hasher.algorithms + tuple(a for a in also if a not in hasher.algorithms)
         return cls(algorithms, hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose,
-                   memory_limit, hasher.trim_borders, hasher.seconds_per_hash)
+                   memory_limit, hasher.trim_borders, hasher.seconds_per_hash, cpu_limit_s)
 
     def hasher(self) -> Hasher:
         return Hasher(self.algorithms, pdq_mode=self.pdq_mode, dihedral=self.dihedral, limits=self.limits,
@@ -165,9 +170,11 @@ def _worker_main(conn: Connection, job_json: str) -> None:
     """A worker process: hash each task received until told to stop (null). Before
     decoding a file it sends {"partial": facts} (size and exact hashes), so the pool can
     still match those if the decode then crashes or hangs."""
+    _die_with_parent()
     _keep_freed_memory()
-    hasher = HashJob.from_json(job_json).hasher()
-    memory_limit = json.loads(job_json)["memory_limit"]
+    job = HashJob.from_json(job_json)
+    hasher = job.hasher()
+    memory_limit = job.memory_limit
     _warm_up(hasher)
     if memory_limit:
         # The limit is what one file may add on top of the worker's own footprint (the
@@ -192,11 +199,49 @@ def _worker_main(conn: Connection, job_json: str) -> None:
             return
         if task is None:
             return
+        if job.cpu_limit_s:
+            _limit_cpu(job.cpu_limit_s)
         try:
             record = hash_file(_source(conn, task), hasher, partial, video_open)
         except BaseException as exc:  # noqa: BLE001 - anything odd becomes this file's row
             record = {"error": error_record(exc)}
         _send(conn, record)
+
+
+def _die_with_parent() -> None:
+    """A worker never outlives the process that started it (the forkserver, which itself
+    ends with the hashmatch process): the kernel kills it when its parent dies (Linux
+    PR_SET_PDEATHSIG), and a watchdog thread exits it when it finds itself reparented
+    (elsewhere, or if the signal was missed), even in the middle of a decode."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hashmatch-parent-watchdog", daemon=True).start()
+
+
+def _limit_cpu(seconds: float) -> None:
+    """The next file may use `seconds` of CPU time (every thread of its decoder counted):
+    past that the kernel stops this worker (SIGXCPU), and the file's outcome is `timeout`."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def _keep_freed_memory() -> None:
@@ -373,7 +418,7 @@ class WorkerPool:
                 dead = not worker.process.is_alive() and (worker.eof or not _poll(conn))
                 if dead or worker.deadline <= now:
                     item = worker.inflight.popleft()
-                    error = dict(WORKER_CRASHED) if dead else _timeout_error(self.timeout_s)
+                    error = _death_error(worker.process) if dead else _timeout_error(self.timeout_s)
                     facts = worker.partial  # the exact hashes still match a file whose decode killed its worker
                     self._replace(worker)
                     yield os.fspath(item), {**facts, "error": error}
@@ -427,155 +472,6 @@ def _poll(conn: Connection) -> bool:
         return False
 
 
-class IsolatedHasher:
-    """A Hasher whose reading, decoding and hashing run in worker processes, with a
-    wall-clock limit per input and an address-space limit per worker: a poison input
-    costs a typed error (HashTimeoutError, WorkerCrashedError, OutOfMemoryError; each
-    carrying the exact hashes taken before decoding started), never the caller.
-
-    Takes paths and bytes (file objects are read here first); PIL images and arrays are
-    already decoded and have nothing to isolate. Thread-safe: up to `workers` calls run
-    at once, each on a worker of its own; more wait for one. Workers start on first use
-    and are replaced after any failure. Close it (or use it as a context manager) to stop
-    them; they are daemon processes and also end with this one."""
-
-    def __init__(self, hasher: Hasher, *, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
-        if workers < 1:
-            raise ConfigurationError("workers must be at least 1")
-        if timeout_s <= 0:
-            raise ConfigurationError("the per-file time limit must be positive")
-        self.hasher = hasher
-        self.timeout_s = float(timeout_s)
-        self.memory_limit = memory_limit
-        self.workers = workers
-        self._job = HashJob.of(hasher, memory_limit)
-        self._ctx = worker_context()
-        self._slots = threading.Semaphore(workers)
-        self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = set()
-        self.replaced = 0
-
-    def __enter__(self) -> "IsolatedHasher":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            workers, self._idle = list(self._all), []
-            self._all.clear()
-        for worker in workers:
-            worker.kill()
-
-    def hash(self, source: Any) -> HashResult:
-        """Like Hasher.hash, in a worker process. Raises an ImageError subclass."""
-        record = self.run(source)
-        if "error" in record:
-            raise _error_of(record)
-        return HashResult.from_dict(record["result"], self.hasher.algorithms)
-
-    def hash_or_error(self, source: Any) -> HashResult | ImageError:
-        try:
-            return self.hash(source)
-        except ImageError as exc:
-            return exc
-
-    def hash_many(self, sources: Iterable[Any], *, threads: int | None = None) -> Iterator[HashResult | ImageError]:
-        """Hash many inputs, `threads` at a time (default: the workers), in input order."""
-        return ordered_map(self.hash_or_error, sources, threads or self.workers)
-
-    def run(self, source: Any) -> dict[str, Any]:
-        """The worker's record for one input (as hash_file gives it), or a timeout /
-        crash record carrying the exact hashes the worker reported before it failed."""
-        item = _isolatable(source)
-        with self._slots:
-            checked_out = self._checkout()
-            worker: _Worker | None = checked_out  # None once _exchange has retired it
-            try:
-                record, worker = self._exchange(checked_out, item)
-            finally:
-                self._checkin(worker)
-        return record
-
-    def _checkout(self) -> _Worker:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        worker = _Worker(self._ctx, self._job)
-        with self._lock:
-            self._all.add(worker)
-        return worker
-
-    def _checkin(self, worker: _Worker | None) -> None:
-        if worker is None:
-            return
-        with self._lock:
-            if worker in self._all:
-                self._idle.append(worker)
-
-    def _fresh(self, worker: _Worker) -> None:
-        with self._lock:
-            self._all.discard(worker)
-            self.replaced += 1
-        worker.kill()
-
-    def _exchange(self, worker: _Worker, item: str | os.PathLike | bytes) -> tuple[dict[str, Any], _Worker | None]:
-        if not worker.started and not self._await_start(worker):
-            self._fresh(worker)
-            return {"error": dict(WORKER_CRASHED)}, None
-        size = len(item) if isinstance(item, bytes) else _size(item)
-        deadline = time.monotonic() + self.timeout_s + size / READ_RATE
-        partial: dict[str, Any] = {}
-        try:
-            _send_task(worker.conn, item)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not worker.conn.poll(remaining):
-                    self._fresh(worker)
-                    return {**partial, "error": _timeout_error(self.timeout_s)}, None
-                message = _recv(worker.conn)
-                if isinstance(message, dict) and "partial" in message:
-                    partial = message["partial"]
-                    deadline = time.monotonic() + self.timeout_s  # decoding starts now, with its own time
-                    continue
-                if isinstance(message, dict) and "video_seconds" in message:
-                    deadline = time.monotonic() + self.timeout_s + _video_time(message["video_seconds"])
-                    continue
-                if not isinstance(message, dict):
-                    raise ValueError("not a worker record")
-                if (message.get("error") or {}).get("code") == "out_of_memory":
-                    self._fresh(worker)  # a process that ran out of memory is not trusted again
-                    return message, None
-                return message, worker
-        except (EOFError, OSError, ValueError):
-            self._fresh(worker)
-            return {**partial, "error": dict(WORKER_CRASHED)}, None
-
-    def _await_start(self, worker: _Worker) -> bool:
-        try:
-            if worker.conn.poll(max(60.0, self.timeout_s)) and _recv(worker.conn) == "ready":
-                worker.started = True
-        except (EOFError, OSError, ValueError):
-            return False
-        return worker.started
-
-
-def _isolatable(source: Any) -> str | os.PathLike | bytes:
-    if isinstance(source, (str, os.PathLike)):
-        return source
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    if hasattr(source, "read"):
-        data = source.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise InputTypeError("file objects must be opened in binary mode")
-        return bytes(data)
-    raise InputTypeError(f"isolated hashing takes a path, bytes or a binary file, not a {type(source).__name__}")
-
-
 def _size(path: str | os.PathLike) -> int:
     try:
         return os.stat(path).st_size
@@ -588,11 +484,12 @@ def _timeout_error(timeout_s: float) -> dict[str, str]:
             "message": f"hashing took longer than {timeout_s:g} s; the worker was stopped"}
 
 
-def _error_of(record: dict[str, Any]) -> ImageError:
-    """The typed ImageError a worker record describes, with its exact hashes."""
-    error = record["error"]
-    cls = ERRORS_BY_CODE.get(error.get("code"), ImageError)
-    exc = cls(error.get("message") or error.get("code") or "hashing failed")
-    exc.file_hashes = record.get("file_hashes")
-    exc.file_size = record.get("size")
-    return exc
+def _death_error(process: Any) -> dict[str, str]:
+    """The outcome of a file whose worker died: its CPU budget spent (SIGXCPU), or a crash."""
+    process.join(1)
+    if process.exitcode == -signal.SIGXCPU:
+        return {"type": "HashTimeoutError", "code": "timeout",
+                "message": "hashing used up its CPU time budget; the worker was stopped"}
+    return dict(WORKER_CRASHED)
+
+

@@ -21,7 +21,8 @@ from hashmatch.config import usable_cores
 from hashmatch.decode.image import DecodeLimits, Source
 from hashmatch.errors import ConfigurationError, ImageError
 from hashmatch.index.engines import AUTO_MIH_MIN_ENTRIES, Engine, FlatEngine, build_engine
-from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, IsolatedHasher
+from hashmatch.isolation.isolated import IsolatedHasher
+from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 from hashmatch.matching.batch import batches_of, match_batches
 from hashmatch.matching.evidence import Hit, Match, MatchResult, Search
 from hashmatch.signals.hasher import Hasher, ordered_map, parse_algorithms

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from hashmatch.errors import HashmatchError
-from hashmatch.isolation.workers import IsolatedHasher
+from hashmatch.isolation.isolated import IsolatedHasher
 from hashmatch.matching.matcher import MatchConfig, Matcher
 from hashmatch.store.files import _read_manifest
 from hashmatch.store.store import Store
@@ -27,10 +27,15 @@ class LiveMatcher:
     """The current Matcher of a store folder, refreshed by a background thread."""
 
     def __init__(self, store_path: str, config: MatchConfig, *, workers: int, timeout_s: float,
-                 memory_limit: int | None, poll_s: float = 2.0, on_swap: Callable[[Matcher], None] | None = None):
+                 memory_limit: int | None, poll_s: float = 2.0, on_swap: Callable[[Matcher], None] | None = None,
+                 cpu_limit_s: float | None = None):
         self.store_path = Path(store_path)
         self.config = config
+        # An upload's budget is the operator's: timeout_s of wall clock from hand-over and
+        # cpu_limit_s of CPU (default: the same), never raised by its size or a video's
+        # declared duration (IsolatedHasher(fixed_budget=True)).
         self.workers, self.timeout_s, self.memory_limit = workers, timeout_s, memory_limit
+        self.cpu_limit_s = cpu_limit_s if cpu_limit_s is not None else timeout_s
         self.poll_s = poll_s
         self.on_swap = on_swap
         self._matcher: Matcher | None = None
@@ -80,7 +85,8 @@ class LiveMatcher:
                 if "sha256" not in hasher.algorithms:
                     hasher = replace(hasher, algorithms=hasher.algorithms + ("sha256",))
                 self.isolated = IsolatedHasher(hasher, workers=self.workers, timeout_s=self.timeout_s,
-                                               memory_limit=self.memory_limit)
+                                               memory_limit=self.memory_limit, fixed_budget=True,
+                                               cpu_limit_s=self.cpu_limit_s)
             self._matcher = fresh  # one reference assignment: requests see the old or the new matcher
             self.load_error = None
             if current is not None:
