@@ -26,6 +26,11 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
 @click.option("--no-auth", is_flag=True, help="Serve without authentication (a loopback-only test setup).")
 @click.option("--max-body", type=click.IntRange(min=1), default=256 << 20, show_default=True,
               help="Largest upload or request body, bytes (413 beyond).")
+@click.option("--spool-above", "in_memory", type=click.IntRange(min=0), default=1 << 20, show_default=True,
+              help="Bytes of an upload held in memory; the rest goes to a 0600 file in --spool-dir.")
+@click.option("--spool-dir", type=click.Path(file_okay=False), help="[default: STORE/.hashmatch-spool]")
+@click.option("--max-json", type=click.IntRange(min=1024), default=16 << 20, show_default=True,
+              help="Largest JSON body (lookups, admin changes), bytes (413 beyond).")
 @click.option("--queue", "max_pending", type=click.IntRange(min=1), default=None,
               help="Uploads waiting for or in a worker before 503 + Retry-After [default: 4 per worker].")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=DEFAULT_TIMEOUT_S,
@@ -46,7 +51,8 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
 @match_options(dihedral_help="Also match PDQ's rotated and flipped variants.",
                trim_help="Also match the hashes of uploads with flat borders trimmed.")
 @limit_options
-def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_body, max_pending, timeout_s,
+def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_body, in_memory, spool_dir, max_json,
+                  max_pending, timeout_s,
                   cpu_limit_s, grace_s, memory_limit_mb, poll_s, audit_log, algorithms, max_bytes, max_pixels,
                   no_verify_jpeg, seconds_per_hash, max_video_seconds, animated_as_video, **match) -> None:
     """Serve matching over HTTP: POST /v1/match (an upload), POST /v1/lookup (hashes),
@@ -76,6 +82,7 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
     live = LiveMatcher(store_path, config, workers=workers, timeout_s=timeout_s, cpu_limit_s=cpu_limit_s,
                        memory_limit=(memory_limit_mb << 20) or None, poll_s=poll_s)
     app = create_app(live, ServiceOptions(max_body=max_body, max_pending=max_pending or 4 * workers,
+                                          in_memory=in_memory, spool_dir=spool_dir, max_json=max_json,
                                           audit_log=audit_log, tokens=tokens))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace_s)

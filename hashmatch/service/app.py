@@ -12,9 +12,9 @@ matched in the event loop (a lookup is sub-millisecond), video values in a threa
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from hashmatch.service.audit import AuditLog
 from hashmatch.service.live import LiveMatcher
 from hashmatch.service.metrics import Metrics
 from hashmatch.service.openapi import OPENAPI
+from hashmatch.service.uploads import BodyError, prepare_spool, read_body, read_upload
 
 _log = logging.getLogger("hashmatch.service")
 #: Largest number of precomputed queries in one /v1/lookup request.
@@ -45,7 +46,11 @@ INLINE_LOOKUPS = 32  # a lookup batch larger than this is matched in a worker th
 @dataclass
 class ServiceOptions:
     max_body: int = 256 << 20  # bytes of one upload (413 beyond)
-    max_pending: int = 8  # uploads waiting for or in a worker (503 beyond)
+    max_pending: int = 8  # uploads waiting for or in a worker (503 beyond), admitted before their body is read
+    in_memory: int = 1 << 20  # bytes of one upload held in memory; the rest is spooled (uploads.py)
+    spool_dir: str | None = None  # default: STORE/.hashmatch-spool
+    max_json: int = 16 << 20  # bytes of one JSON body (lookups, admin changes)
+    max_json_inflight: int = 16  # JSON bodies being read or answered at once (503 beyond)
     audit_log: str | None = None  # default: STORE/audit.jsonl
     tokens: list[token_store.Token] | None = None  # None: no authentication (tests, loopback-only setups)
 
@@ -63,6 +68,8 @@ class _Service:
 
     def __init__(self, live: LiveMatcher, options: ServiceOptions):
         self.live, self.options = live, options
+        self.spool = prepare_spool(options.spool_dir or os.path.join(live.store_path, ".hashmatch-spool"))
+        self.json_inflight = 0
         self.metrics = metrics = Metrics()
         metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0)
         previous = live.on_swap
@@ -98,15 +105,38 @@ class _Service:
                     context["token"] = token.name
                 response = await handler(request, self.live.current, context)
                 outcome = context.get("outcome", "ok")
-            except _Reject as exc:
+            except (_Reject, BodyError) as exc:
                 outcome = exc.code
-                response = JSONResponse({"error": {"code": exc.code, "message": str(exc)}, "request_id": request_id},
-                                        exc.status, headers=exc.headers)
+                response = _error(exc.status, exc.code, str(exc), request_id, getattr(exc, "headers", None))
+            except Exception as exc:  # noqa: BLE001 - still a JSON answer, counted; the type only in the log
+                _log.error("internal error in %s: %s", name, type(exc).__name__)
+                outcome = "internal"
+                response = _error(500, "internal", "internal error", request_id)
             response.headers["X-Request-Id"] = request_id
             self.metrics.requests.labels(name, outcome).inc()
             self.metrics.latency.labels(name, outcome).observe(time.perf_counter() - started)
             return response
         return run
+
+    async def json(self, request: Request, cap: int | None = None, empty: Any = None) -> Any:
+        """The JSON body (`empty` for none, where the endpoint allows it). At most
+        max_json_inflight of them are read at once (503 beyond), each under its cap, so
+        their memory is bounded too."""
+        if self.json_inflight >= self.options.max_json_inflight:
+            raise _Reject(503, "busy", "too many requests are being read", {"Retry-After": "1"})
+        self.json_inflight += 1
+        try:
+            body = await read_body(request, cap or self.options.max_json, self.spool, cap or self.options.max_json)
+        finally:
+            self.json_inflight -= 1
+        data = body.source()
+        body.close()
+        if not data and empty is not None:
+            return empty
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):
+            raise _Reject(400, "bad_request", "the body is not JSON") from None
 
     def require_ready(self, matcher: Any) -> Any:
         if matcher is None or self.live.isolated is None:
@@ -126,14 +156,19 @@ class _Service:
     # -- match an upload -------------------------------------------------------------------------
     async def match(self, request: Request, matcher: Any, context: dict) -> Response:
         matcher = self.require_ready(matcher)
-        body, filename = await _upload(request, self.options.max_body)
+        # Admission before a byte of the body is read: a full queue costs the client a 503,
+        # not the server the memory of its body.
         if self.pending >= self.options.max_pending:
             raise _Reject(503, "busy", "every hashing worker is busy and the queue is full", {"Retry-After": "1"})
         self.pending += 1
         self.metrics.queue_depth.set(self.pending)
         try:
-            row = await anyio.to_thread.run_sync(_hash_and_match, self.live, matcher, body, filename,
-                                                 limiter=self.limiter)
+            body, filename = await read_upload(request, self.options.max_body, self.spool, self.options.in_memory)
+            try:
+                row = await anyio.to_thread.run_sync(_hash_and_match, self.live, matcher, body.source(), filename,
+                                                     limiter=self.limiter)
+            finally:
+                body.close()
         finally:
             self.pending -= 1
             self.metrics.queue_depth.set(self.pending)
@@ -153,7 +188,7 @@ class _Service:
     # -- match precomputed hashes ----------------------------------------------------------------
     async def lookup(self, request: Request, matcher: Any, context: dict) -> Response:
         matcher = self.require_ready(matcher)
-        payload = await _json(request, self.options.max_body)
+        payload = await self.json(request)
         batch = isinstance(payload, list)
         queries = payload if batch else [payload]
         if not queries or len(queries) > MAX_BATCH or not all(isinstance(q, dict) for q in queries):
@@ -187,7 +222,7 @@ class _Service:
                 entry = int(request.path_params["entry"])
             except ValueError:
                 raise _Reject(400, "bad_request", "entry ids are integers") from None
-            payload = await _json(request, 1 << 16, empty={})
+            payload = await self.json(request, 1 << 16, empty={})
             reason = payload.get("reason") if isinstance(payload, dict) else None
             try:
                 store = await anyio.to_thread.run_sync(
@@ -202,25 +237,26 @@ class _Service:
     async def import_list(self, request: Request, matcher: Any, context: dict) -> Response:
         self.require_ready(matcher)
         name = request.path_params["name"]
-        body, _ = await _upload(request, self.options.max_body)
         fmt, version = request.query_params.get("format"), request.query_params.get("version")
+        # The list goes to a spool file (in_memory=0): a list may be hundreds of MB.
+        body, _ = await read_upload(request, self.options.max_body, self.spool, 0)
 
         def run() -> dict[str, Any]:
             from hashmatch.store.list_files import import_list_file
             from hashmatch.store.store import Store
 
-            with tempfile.TemporaryDirectory(prefix="hashmatch-import-") as folder:
-                path = os.path.join(folder, "list")
-                with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
-                    handle.write(body)
-                store, summary, _, got_version = import_list_file(Store.open(self.live.store_path), path, name=name,
-                                                                  version=version, format=fmt)
+            path = body.source()
+            assert isinstance(path, str)
+            store, summary, _, got_version = import_list_file(Store.open(self.live.store_path), path, name=name,
+                                                              version=version, format=fmt)
             self.live.refresh()
             return {"list": name, "version": got_version, "entries": len(summary), "generation": store.generation}
         try:
             return JSONResponse(await anyio.to_thread.run_sync(run))
         except (ListFormatError, ConfigurationError, HashmatchError) as exc:
             raise _Reject(400, getattr(exc, "code", "bad_request"), str(exc)) from None
+        finally:
+            body.close()
 
     # -- operations ------------------------------------------------------------------------------
     async def healthz(self, request: Request, matcher: Any, context: dict) -> Response:
@@ -278,7 +314,7 @@ async def _immediate(value: Any) -> Any:
     return value
 
 
-def _hash_and_match(live: LiveMatcher, matcher: Any, body: bytes, filename: str) -> dict[str, Any]:
+def _hash_and_match(live: LiveMatcher, matcher: Any, body: bytes | str, filename: str) -> dict[str, Any]:
     assert live.isolated is not None
     record = live.isolated.run(body)
     return file_row(filename, record, matcher)
@@ -305,49 +341,10 @@ def _lookup_all(matcher: Any, queries: list[dict], threads: int | None = 1) -> l
     return results  # type: ignore[return-value]
 
 
-async def _read_capped(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise _Reject(413, "too_large", f"the body of {declared} bytes exceeds the cap of {cap}")
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > cap:
-            raise _Reject(413, "too_large", f"the body exceeds the cap of {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _upload(request: Request, cap: int) -> tuple[bytes, str]:
-    """The upload: the raw body, or the multipart field `file`; and a name for the row."""
-    body = await _read_capped(request, cap)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        if not body:
-            raise _Reject(400, "bad_request", "the upload is the request body (or the multipart field 'file')")
-        return body, "upload"
-
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise _Reject(400, "bad_request", "the multipart body has no file field 'file'")
-    data = await upload.read()
-    return data, os.path.basename(upload.filename or "upload")
-
-
-async def _json(request: Request, cap: int, empty: Any = None) -> Any:
-    """The JSON body; `empty` for no body at all, when the endpoint allows one."""
-    import json
-
-    body = await _read_capped(request, cap)
-    if not body and empty is not None:
-        return empty
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise _Reject(400, "bad_request", "the body is not JSON") from None
+def _error(status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None) -> Response:
+    """The service's one error shape (the OpenAPI description's Error)."""
+    return JSONResponse({"error": {"code": code, "message": message}, "request_id": request_id}, status,
+                        headers=headers)
 
 
 __all__ = ["ServiceOptions", "create_app"]

@@ -1,0 +1,96 @@
+"""The audit of `hashmatch serve` (issue 24), items 3-17: each test reproduces the attack
+as the audit ran it, against a real server on a loopback port."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+psutil = pytest.importorskip("psutil")
+
+from servicehelp import Server, _cli  # noqa: E402
+
+from hashmatch import Hasher  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hardening")
+    listed = root / "known.txt"
+    listed.write_text("md5 " + "0" * 32 + "\n")
+    path = root / "store"
+    assert _cli("list", "import", str(listed), "-s", str(path)).returncode == 0
+    return path
+
+
+def _raw_post(port: int, length: int, sent: bytes) -> socket.socket:
+    """A POST /v1/match that declares `length` bytes of body and sends only `sent`."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(f"POST /v1/match HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+                 f"Content-Type: application/octet-stream\r\n\r\n".encode() + sent)
+    return sock
+
+
+def test_admission_happens_before_the_body_is_read(store):
+    """Item 3: a full queue answers 503 at once, without waiting for (or buffering) the body."""
+    server = Server(store, None, "--queue", "2", "--workers", "1")
+    try:
+        server.wait("/readyz")
+        holders = [_raw_post(server.port, 10 << 20, b"x" * 1024) for _ in range(2)]  # admitted, still sending
+        time.sleep(0.5)
+        third = _raw_post(server.port, 10 << 20, b"x" * 1024)
+        third.settimeout(5)
+        answer = third.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+        assert b"retry-after: 1" in answer.lower()
+        for sock in (*holders, third):
+            sock.close()
+    finally:
+        server.stop()
+
+
+def test_memory_stays_bounded_under_concurrent_maximum_size_uploads(store):
+    """Item 3: 8 concurrent 48 MiB uploads all admitted (queue 8): the server holds at most
+    --spool-above of each in memory and spools the rest, instead of 384 MiB of bodies."""
+    size = 48 << 20
+    server = Server(store, None, "--queue", "8", "--workers", "1", "--max-body", str(64 << 20))
+    try:
+        server.wait("/readyz")
+        process = psutil.Process(server.process.pid)
+        before = process.memory_info().rss
+        peak = [before]
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], process.memory_info().rss)
+                time.sleep(0.02)
+
+        body = os.urandom(1 << 20) * 48
+        statuses: list[int] = []
+
+        def upload() -> None:
+            statuses.append(httpx.post(server.url + "/v1/match", content=body, timeout=120).status_code)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        senders = [threading.Thread(target=upload) for _ in range(8)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        stop.set()
+        watcher.join()
+        assert statuses == [200] * 8, statuses  # all admitted and answered (md5 only: no_match)
+        growth = (peak[0] - before) / (1 << 20)
+        print(f"server RSS growth under 8 x {size >> 20} MiB uploads: {growth:.0f} MiB")
+        assert growth < 100, growth
+        assert not list((store / ".hashmatch-spool").iterdir())  # every spool file removed
+    finally:
+        server.stop()
