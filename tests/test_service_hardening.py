@@ -2,6 +2,7 @@
 as the audit ran it, against a real server on a loopback port."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -92,5 +93,56 @@ def test_memory_stays_bounded_under_concurrent_maximum_size_uploads(store):
         print(f"server RSS growth under 8 x {size >> 20} MiB uploads: {growth:.0f} MiB")
         assert growth < 100, growth
         assert not list((store / ".hashmatch-spool").iterdir())  # every spool file removed
+    finally:
+        server.stop()
+
+
+def test_an_audit_outage_fails_closed_and_loses_no_decision(store, tmp_path):
+    """Item 4: the audit folder removed for a while, lookups running: decisions are refused
+    (503) while lines cannot be written, /readyz says so, and once the folder is back every
+    answered decision is in the log."""
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    log = folder / "audit.jsonl"
+    server = Server(store, None, "--audit-log", str(log))
+    try:
+        server.wait("/readyz")
+        answered: list[str] = []
+        refused = 0
+        stop = threading.Event()
+
+        def lookups() -> None:
+            nonlocal refused
+            while not stop.is_set():
+                got = httpx.post(server.url + "/v1/lookup", json={"hashes": {"md5": "1" * 32}}, timeout=10)
+                if got.status_code == 200:
+                    answered.append(got.json()["request_id"])
+                else:
+                    assert got.status_code == 503 and got.json()["error"]["code"] == "audit_unavailable"
+                    refused += 1
+                time.sleep(0.01)
+
+        runner = threading.Thread(target=lookups)
+        runner.start()
+        time.sleep(0.5)
+        os.rename(folder, tmp_path / "audit-away")  # the folder is gone
+        deadline = time.monotonic() + 5
+        while httpx.get(server.url + "/readyz").status_code != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(server.url + "/readyz").status_code == 503
+        time.sleep(3)
+        assert "hashmatch_audit_write_failures" in httpx.get(server.url + "/metrics").text
+        os.rename(tmp_path / "audit-away", folder)  # and back
+        deadline = time.monotonic() + 10
+        while httpx.get(server.url + "/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)
+        stop.set()
+        runner.join()
+        time.sleep(1)  # the last lines flushed
+        written = [json.loads(line)["request_id"] for line in log.read_text().splitlines()]
+        print(f"audit outage: {len(answered)} decisions answered, {refused} refused, {len(written)} lines")
+        assert refused > 0
+        assert sorted(written) == sorted(answered)
     finally:
         server.stop()

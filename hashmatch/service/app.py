@@ -31,7 +31,7 @@ from hashmatch import signals
 from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
 from hashmatch.scan.scanner import file_row
 from hashmatch.service import tokens as token_store
-from hashmatch.service.audit import AuditLog
+from hashmatch.service.audit import AuditLog, AuditUnavailable
 from hashmatch.service.live import LiveMatcher
 from hashmatch.service.metrics import Metrics
 from hashmatch.service.openapi import OPENAPI
@@ -71,7 +71,6 @@ class _Service:
         self.spool = prepare_spool(options.spool_dir or os.path.join(live.store_path, ".hashmatch-spool"))
         self.json_inflight = 0
         self.metrics = metrics = Metrics()
-        metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0)
         previous = live.on_swap
 
         def swapped(matcher: Any) -> None:
@@ -87,6 +86,7 @@ class _Service:
         self.pending = 0  # uploads waiting for or in a worker
         self.limiter = anyio.CapacityLimiter(max(1, options.max_pending))
         self.audit_log = AuditLog(options.audit_log or os.path.join(live.store_path, "audit.jsonl"))
+        metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0, self.audit_log)
 
     def endpoint(self, name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
         async def run(request: Request) -> Response:
@@ -139,17 +139,25 @@ class _Service:
             raise _Reject(400, "bad_request", "the body is not JSON") from None
 
     def require_ready(self, matcher: Any) -> Any:
+        """The matcher, if the service can decide and record decisions now; else 503
+        (the store still loading, or the audit log unwritable: it fails closed)."""
         if matcher is None or self.live.isolated is None:
             raise _Reject(503, "not_ready", "the store is still loading", {"Retry-After": "1"})
+        if not self.audit_log.healthy:
+            raise _Reject(503, "audit_unavailable", "decisions cannot be recorded now", {"Retry-After": "5"})
         return matcher
 
     def audit(self, context: dict, endpoint_name: str, matcher: Any, status: str, matches: list[dict]) -> None:
+        """One audit line per decision; 503 when it cannot be queued (the log fails closed)."""
         lists = sorted({(m["list_name"], m["list_version"]) for m in matches})
-        self.audit_log.append({
-            "event": "service_match", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "request_id": context["request_id"], "token": context["token"], "endpoint": endpoint_name,
-            "status": status, "matches": len(matches), "store_generation": matcher.store.generation,
-            "lists": [{"name": n, "version": v} for n, v in lists]})
+        try:
+            self.audit_log.append({
+                "event": "service_match", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "request_id": context["request_id"], "token": context["token"], "endpoint": endpoint_name,
+                "status": status, "matches": len(matches), "store_generation": matcher.store.generation,
+                "lists": [{"name": n, "version": v} for n, v in lists]})
+        except AuditUnavailable:
+            raise _Reject(503, "audit_unavailable", "decisions cannot be recorded now", {"Retry-After": "5"}) from None
         for m in matches:
             self.metrics.matches.labels(m["list_name"], m.get("category") or "").inc()
 
@@ -266,6 +274,9 @@ class _Service:
         if matcher is None or self.live.isolated is None:
             context["outcome"] = "not_ready"
             return JSONResponse({"status": "loading", "error": self.live.load_error}, 503)
+        if not self.audit_log.healthy:
+            context["outcome"] = "audit_unavailable"
+            return JSONResponse({"status": "audit_unavailable"}, 503)
         matcher.match_record({}, algorithms=[])  # the matcher answers (an empty query)
         return JSONResponse({"status": "ready", "generation": matcher.store.generation})
 

@@ -27,10 +27,17 @@ class Metrics:
         self.generation = Gauge("hashmatch_store_generation", "Store generation being matched", registry=r)
         self.entries = Gauge("hashmatch_store_entries", "Active entries by algorithm", ["algorithm"], registry=r)
         self.swaps = Counter("hashmatch_store_swaps", "Store generations swapped in while serving", registry=r)
+        self.audit_failures = Gauge("hashmatch_audit_write_failures", "Failed writes of the audit log (retried)",
+                                    registry=r)
+        self.audit_pending = Gauge("hashmatch_audit_pending", "Audit lines waiting to be written", registry=r)
 
-    def bind(self, restarts: Callable[[], float]) -> None:
-        """Read the worker restarts at scrape time (they live in the hashing pool)."""
+    def bind(self, restarts: Callable[[], float], audit: Any = None) -> None:
+        """Read the worker restarts (they live in the hashing pool) and the audit log's
+        state at scrape time."""
         self.worker_restarts.set_function(restarts)
+        if audit is not None:
+            self.audit_failures.set_function(lambda: float(audit.failures))
+            self.audit_pending.set_function(lambda: float(audit.pending))
 
     def store_loaded(self, matcher: Any) -> None:
         manifest = matcher.store.manifest
