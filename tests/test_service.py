@@ -42,7 +42,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert _cli("list", "import", str(lst), "-s", str(store)).returncode == 0
     tokens = root / "tokens.json"
     secrets = {}
-    for name, scope in (("client", "match"), ("ops", "match,admin")):
+    for name, scope in (("client", "match"), ("ops", "match,admin"), ("monitor", "metrics")):
         done = _cli("token", "add", name, "--scope", scope, "--tokens", str(tokens))
         assert done.returncode == 0, done.stderr
         secrets[name] = done.stdout.strip()
@@ -150,7 +150,11 @@ def test_lookup_single_and_batch(setup: dict) -> None:
 
 def test_metrics_and_openapi(setup: dict) -> None:
     base = setup["server"].url
-    text = httpx.get(base + "/metrics").text
+    # Metrics name lists and categories: never served without a token of the metrics scope
+    # (audit, issue 24 item 6).
+    assert httpx.get(base + "/metrics").status_code == 401
+    assert httpx.get(base + "/metrics", headers=_auth(setup, "client")).status_code == 403
+    text = httpx.get(base + "/metrics", headers=_auth(setup, "monitor")).text
     for name in ("hashmatch_requests_total", "hashmatch_request_seconds_bucket", "hashmatch_matches_total",
                  "hashmatch_queue_depth", "hashmatch_worker_restarts", "hashmatch_store_generation",
                  "hashmatch_store_entries"):
@@ -207,7 +211,9 @@ def test_readiness_waits_for_the_store(tmp_path: Path) -> None:
     server = Server(store, None)
     try:
         assert httpx.get(server.url + "/healthz").status_code == 200
-        assert httpx.get(server.url + "/readyz").status_code == 503
+        loading = httpx.get(server.url + "/readyz")
+        assert loading.status_code == 503
+        assert str(tmp_path) not in loading.text  # no store path or parse error for anyone (issue 24 item 6)
         assert httpx.post(server.url + "/v1/lookup", json={"hashes": {"pdq": "0" * 64}}).status_code == 503
         (tmp_path / "l.txt").write_text(f"pdq {'a' * 64}\n")
         assert _cli("list", "import", str(tmp_path / "l.txt"), "-s", str(store)).returncode == 0

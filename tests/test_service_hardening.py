@@ -17,8 +17,6 @@ psutil = pytest.importorskip("psutil")
 
 from servicehelp import Server, _cli  # noqa: E402
 
-from hashmatch import Hasher  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
@@ -144,5 +142,62 @@ def test_an_audit_outage_fails_closed_and_loses_no_decision(store, tmp_path):
         print(f"audit outage: {len(answered)} decisions answered, {refused} refused, {len(written)} lines")
         assert refused > 0
         assert sorted(written) == sorted(answered)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_no_auth_refuses_addresses_that_are_not_loopback(store, host):
+    """Item 7: an unauthenticated server bound to every interface imported a list."""
+    done = _cli("serve", "-s", str(store), "--no-auth", "--host", host, "--port", "0")
+    assert done.returncode == 2 and "loopback" in done.stderr, done.stderr[-500:]
+
+
+def test_token_add_into_a_missing_folder_is_a_clear_error(tmp_path):
+    """Item 15: a traceback and exit 1 before."""
+    done = _cli("token", "add", "x", "--tokens", str(tmp_path / "missing" / "tokens.json"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "folder does not exist" in done.stderr
+
+
+def test_parallel_token_changes_all_land(tmp_path):
+    """Item 8: 10 parallel `token add` all exit 0 but only 2-5 landed; a remove racing adds
+    was undone. Every change must land, and none may undo another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hashmatch.service import tokens as token_store
+
+    path = tmp_path / "tokens.json"
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda i: _cli("token", "add", f"t{i}", "--tokens", str(path)), range(10)))
+    assert all(r.returncode == 0 for r in results)
+    assert sorted(t.name for t in token_store.load(path)) == sorted(f"t{i}" for i in range(10))
+    for round_ in range(3):
+        with ThreadPoolExecutor(6) as pool:
+            jobs = [pool.submit(_cli, "token", "remove", f"t{round_}", "--tokens", str(path))]
+            jobs += [pool.submit(_cli, "token", "add", f"r{round_}-{i}", "--tokens", str(path)) for i in range(5)]
+            assert all(job.result().returncode == 0 for job in jobs)
+        names = {t.name for t in token_store.load(path)}
+        assert f"t{round_}" not in names and {f"r{round_}-{i}" for i in range(5)} <= names
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_removed_token_stops_working_without_a_restart(store, tmp_path):
+    """Item 8: a removed token still worked until the server restarted."""
+    tokens = tmp_path / "tokens.json"
+    secret = _cli("token", "add", "client", "--tokens", str(tokens)).stdout.strip()
+    _cli("token", "add", "other", "--tokens", str(tokens))
+    server = Server(store, tokens)
+    try:
+        server.wait("/readyz")
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert httpx.get(server.url + "/v1/lists", headers=headers).status_code == 200
+        assert _cli("token", "remove", "client", "--tokens", str(tokens)).returncode == 0
+        removed = time.monotonic()
+        while httpx.get(server.url + "/v1/lists", headers=headers).status_code == 200:
+            assert time.monotonic() - removed < 5, "the removed token still works"
+            time.sleep(0.05)
+        print(f"token removal took effect after {time.monotonic() - removed:.2f} s")
+        assert httpx.get(server.url + "/v1/lists", headers=headers).status_code == 401
     finally:
         server.stop()

@@ -69,9 +69,11 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
         raise SetupError(f"hashmatch serve needs its extra: pip install 'hashmatch[serve]' ({exc})") from exc
     if bool(tokens_path) == bool(no_auth):
         raise click.UsageError("give --tokens FILE, or --no-auth for a loopback-only test setup")
+    if no_auth and not _loopback_only(host):
+        raise click.UsageError(f"--no-auth serves only on loopback addresses; {host!r} is not one (use --tokens)")
     try:
-        tokens = None if no_auth else token_store.load(tokens_path)
-        if tokens is not None and not tokens:
+        tokens = None if no_auth else token_store.TokenFile(tokens_path)
+        if tokens is not None and not token_store.load(tokens_path):
             raise ConfigurationError(f"{tokens_path} holds no token: add one with hashmatch token add")
         config = match_config(**match, algorithms=parse_algorithms(",".join(algorithms)) if algorithms else None,
                               limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg, max_video_seconds,
@@ -88,6 +90,21 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace_s)
 
 
+def _loopback_only(host: str) -> bool:
+    """Whether every address `host` binds to is a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+    import socket
+
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return False
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+    except ValueError:
+        return False
+
+
 @click.group("token")
 def token_group() -> None:
     """Bearer tokens of hashmatch serve (the file keeps only their hashes)."""
@@ -95,7 +112,8 @@ def token_group() -> None:
 
 @token_group.command("add")
 @click.argument("name")
-@click.option("--scope", "scopes", default="match", show_default=True, help="Comma list: match, admin.")
+@click.option("--scope", "scopes", default="match", show_default=True,
+              help="Comma list: match (match and lookup), admin (list and entry changes), metrics (/metrics).")
 @TOKENS_OPTION
 def token_add(name, scopes, tokens_path) -> None:
     """Create token NAME and print its secret once (it is not stored)."""

@@ -52,7 +52,8 @@ class ServiceOptions:
     max_json: int = 16 << 20  # bytes of one JSON body (lookups, admin changes)
     max_json_inflight: int = 16  # JSON bodies being read or answered at once (503 beyond)
     audit_log: str | None = None  # default: STORE/audit.jsonl
-    tokens: list[token_store.Token] | None = None  # None: no authentication (tests, loopback-only setups)
+    # A TokenFile (re-read when it changes), a fixed list, or None: no authentication (loopback only).
+    tokens: token_store.TokenFile | list[token_store.Token] | None = None
 
 
 class _Reject(Exception):
@@ -95,8 +96,11 @@ class _Service:
             context: dict[str, Any] = {"request_id": request_id, "token": None}
             outcome = "error"
             try:
-                if scope is not None and self.options.tokens is not None:
-                    token = token_store.check(self.options.tokens, request.headers.get("authorization"))
+                tokens = self.options.tokens
+                if scope is not None and tokens is not None:
+                    if isinstance(tokens, token_store.TokenFile):
+                        tokens = tokens.current()
+                    token = token_store.check(tokens, request.headers.get("authorization"))
                     if token is None:
                         raise _Reject(401, "unauthorized", "a valid bearer token is required",
                                       {"WWW-Authenticate": "Bearer"})
@@ -273,7 +277,7 @@ class _Service:
     async def readyz(self, request: Request, matcher: Any, context: dict) -> Response:
         if matcher is None or self.live.isolated is None:
             context["outcome"] = "not_ready"
-            return JSONResponse({"status": "loading", "error": self.live.load_error}, 503)
+            return JSONResponse({"status": "loading"}, 503)  # why is in the server's log, not for anyone
         if not self.audit_log.healthy:
             context["outcome"] = "audit_unavailable"
             return JSONResponse({"status": "audit_unavailable"}, 503)
@@ -300,7 +304,7 @@ class _Service:
         routes = [
             Route("/healthz", endpoint("healthz", None, self.healthz), methods=["GET"]),
             Route("/readyz", endpoint("readyz", None, self.readyz), methods=["GET"]),
-            Route("/metrics", endpoint("metrics", None, self.metrics_text), methods=["GET"]),
+            Route("/metrics", endpoint("metrics", "metrics", self.metrics_text), methods=["GET"]),
             Route("/openapi.json", endpoint("openapi", None, self.openapi), methods=["GET"]),
             Route("/v1/match", endpoint("match", "match", self.match), methods=["POST"]),
             Route("/v1/lookup", endpoint("lookup", "match", self.lookup), methods=["POST"]),
