@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,91 @@ def test_a_removed_token_stops_working_without_a_restart(store, tmp_path):
         assert httpx.get(server.url + "/v1/lists", headers=headers).status_code == 401
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_server(store, tmp_path_factory):
+    """A server with an admin token, over a copy of the module's store."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("admin")
+    copy = root / "store"
+    shutil.copytree(store, copy)
+    tokens = root / "tokens.json"
+    secret = _cli("token", "add", "ops", "--scope", "match,admin,metrics", "--tokens", str(tokens)).stdout.strip()
+    server = Server(copy, tokens)
+    server.wait("/readyz")
+    yield server, {"Authorization": f"Bearer {secret}"}, copy
+    server.stop()
+
+
+HOSTILE_LOOKUPS = [{"hashes": 5}, {"hashes": [None]}, {"hashes": [[1]]}, {"hashes": [5]}, {"hashes": [{"a": 1}]},
+                   {"hashes": {}}, {"hashes": {"pdq": 5}}, {"hashes": {"pdq": None}}, {"hashes": {"pdq": "zz"}},
+                   {"hashes": {"nope": "00"}}, {"nothing": 1}, [], [5], "text", None, 5]
+
+
+@pytest.mark.parametrize("body", HOSTILE_LOOKUPS, ids=[json.dumps(b) for b in HOSTILE_LOOKUPS])
+def test_every_lookup_body_shape_gets_a_typed_400(admin_server, body):
+    """Items 9, 10 and 17: bodies that answered 500 (or 200 with an error inside)."""
+    server, headers, _ = admin_server
+    got = httpx.post(server.url + "/v1/lookup", json=body, headers=headers)
+    assert got.status_code == 400, got.text
+    assert got.json()["error"]["code"] == "bad_request" and got.json()["request_id"]
+
+
+def test_a_batch_keeps_its_malformed_queries_in_place(admin_server):
+    server, headers, _ = admin_server
+    got = httpx.post(server.url + "/v1/lookup", headers=headers,
+                     json=[{"hashes": {"md5": "0" * 32}}, {"hashes": [None]}, {"hashes": {"pdq": "zz"}}])
+    assert got.status_code == 200
+    results = got.json()["results"]
+    assert results[0]["status"] == "match" and "error" in results[1] and "error" in results[2]
+
+
+@pytest.mark.parametrize("entry", ["1_0", "%D9%A3", "99999999999999999999", "0", "-1", "+1", " 1", "1e3"])
+def test_entry_ids_are_ascii_digits_in_range(admin_server, entry):
+    """Item 11: `1_0` disabled entry 10, Arabic-Indic 3 disabled entry 3, 2**64+ was a 500."""
+    server, headers, _ = admin_server
+    got = httpx.post(f"{server.url}/v1/entries/{entry}/disable", headers=headers, json={"reason": "test"})
+    assert got.status_code == 400, (entry, got.status_code, got.text)
+
+
+@pytest.mark.parametrize("reason", [5, ["x"], {"a": 1}, "x" * 501])
+def test_a_disable_reason_is_a_short_string(admin_server, reason):
+    server, headers, _ = admin_server
+    got = httpx.post(f"{server.url}/v1/entries/1/disable", headers=headers, json={"reason": reason})
+    assert got.status_code == 400
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "a\x1bb", "a\u202eb", "x" * 60000, ".hidden", "a/b", "a b"])
+def test_admin_list_names_are_a_safe_set(admin_server, name):
+    """Item 16: NUL, ESC, RLO and 60,000-character names were accepted."""
+    server, headers, _ = admin_server
+    got = httpx.put(server.url + "/v1/lists/" + urllib.parse.quote(name, safe=""), headers=headers,
+                    content=b"md5 " + b"1" * 32 + b"\n")
+    assert got.status_code in (400, 404, 414), got.status_code  # 404/414: not even routed
+    assert got.status_code != 200
+
+
+def test_admin_changes_are_audited_with_the_token_and_no_ops_commit_nothing(admin_server):
+    """Item 16: a list PUT was audited without the token's name; a no-op enable committed
+    a new generation."""
+    server, headers, store = admin_server
+    got = httpx.put(server.url + "/v1/lists/extra?version=7", headers=headers, content=b"md5 " + b"2" * 32 + b"\n")
+    assert got.status_code == 200, got.text
+    time.sleep(0.5)
+    lines = [json.loads(line) for line in (store / "audit.jsonl").read_text().splitlines()]
+    imports = [line for line in lines if line.get("event") == "service_admin" and line.get("action") == "import"]
+    assert imports and imports[-1]["token"] == "ops" and imports[-1]["list"] == "extra"
+    generation = httpx.get(server.url + "/v1/lists", headers=headers).json()["generation"]
+    answer = httpx.post(server.url + "/v1/entries/1/enable", headers=headers).json()  # already enabled
+    assert answer["generation"] == generation
+    assert httpx.get(server.url + "/v1/lists", headers=headers).json()["generation"] == generation
+
+
+def test_every_response_is_counted(admin_server):
+    """Item 9: 500s were neither counted nor audited; now every answer is counted."""
+    server, headers, _ = admin_server
+    httpx.post(server.url + "/v1/lookup", json={"hashes": [None]}, headers=headers)
+    text = httpx.get(server.url + "/metrics", headers=headers).text
+    assert 'hashmatch_requests_total{endpoint="lookup",outcome="bad_request"}' in text

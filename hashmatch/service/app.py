@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -165,6 +166,14 @@ class _Service:
         for m in matches:
             self.metrics.matches.labels(m["list_name"], m.get("category") or "").inc()
 
+    def admin_audit(self, context: dict, action: str, what: dict[str, Any], store: Any) -> None:
+        """Who changed the lists through the service (the token's name), and what."""
+        generation = store if isinstance(store, int) else store.generation
+        with contextlib.suppress(AuditUnavailable):  # the change is committed: the store's own audit has it
+            self.audit_log.append({"event": "service_admin", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "request_id": context["request_id"], "token": context["token"], "action": action,
+                                   **what, "store_generation": generation})
+
     # -- match an upload -------------------------------------------------------------------------
     async def match(self, request: Request, matcher: Any, context: dict) -> Response:
         matcher = self.require_ready(matcher)
@@ -206,13 +215,19 @@ class _Service:
         if not queries or len(queries) > MAX_BATCH or not all(isinstance(q, dict) for q in queries):
             raise _Reject(400, "bad_request", f'expected {{"hashes": {{ALGORITHM: HASH}}}} or a list of 1 to '
                                               f"{MAX_BATCH} such objects")
+        if not batch and not _well_formed(queries[0]):
+            raise _Reject(400, "bad_request", _QUERY_SHAPE)
         video = any(signals.find(a) is not None and signals.get(a).variable
-                    for q in queries for a in (q.get("hashes") or {}))
+                    for q in queries if _well_formed(q) for a in q["hashes"])
         # A large batch or a video is matched off the event loop, on every core; a few
         # hashes inline (a thread hand-off would cost more than the lookup).
         results = await (anyio.to_thread.run_sync(_lookup_all, matcher, queries, None)
                          if video or len(queries) > INLINE_LOOKUPS else _immediate(_lookup_all(matcher, queries)))
         matched = [m for r in results for m in r.get("matches", [])]
+        if not batch and "error" in results[0]:  # a single query that could not be matched: a 400, audited as such
+            context["outcome"] = "bad_request"
+            self.audit(context, "lookup", matcher, "error", [])
+            raise _Reject(400, "bad_request", results[0]["error"]["message"])
         status = "match" if matched else "no_match"
         context["outcome"] = status
         self.audit(context, "lookup", matcher, status, matched)
@@ -230,12 +245,16 @@ class _Service:
     def set_disabled(self, disabled: bool):
         async def change(request: Request, matcher: Any, context: dict) -> Response:
             matcher = self.require_ready(matcher)
-            try:
-                entry = int(request.path_params["entry"])
-            except ValueError:
-                raise _Reject(400, "bad_request", "entry ids are integers") from None
+            text = request.path_params["entry"]
+            # ASCII digits only (int() also takes "1_0" and other scripts' digits), in SQLite's range.
+            if not _ENTRY_ID.fullmatch(text) or not 0 < int(text) < 2**63:
+                raise _Reject(400, "bad_request", "an entry id is a positive integer in ASCII digits")
+            entry = int(text)
             payload = await self.json(request, 1 << 16, empty={})
             reason = payload.get("reason") if isinstance(payload, dict) else None
+            if not isinstance(payload, dict) or not (reason is None or (isinstance(reason, str) and
+                                                                         len(reason) <= MAX_REASON)):
+                raise _Reject(400, "bad_request", f'expected {{"reason": TEXT}} (at most {MAX_REASON} characters)')
             try:
                 store = await anyio.to_thread.run_sync(
                     lambda: matcher.store.set_disabled([entry], disabled, f"{reason or 'via the service'} "
@@ -243,12 +262,16 @@ class _Service:
             except HashmatchError as exc:
                 raise _Reject(404 if "no entries" in str(exc) else 409, exc.code, str(exc)) from None
             await anyio.to_thread.run_sync(self.live.refresh)
+            self.admin_audit(context, "enable" if not disabled else "disable", {"entry": entry}, store)
             return JSONResponse({"entry": entry, "disabled": disabled, "generation": store.generation})
         return change
 
     async def import_list(self, request: Request, matcher: Any, context: dict) -> Response:
         self.require_ready(matcher)
         name = request.path_params["name"]
+        if not _LIST_NAME.fullmatch(name):
+            raise _Reject(400, "bad_request", "a list name is 1 to 128 of A-Z a-z 0-9 . _ - (starting with a letter "
+                                              "or digit)")
         fmt, version = request.query_params.get("format"), request.query_params.get("version")
         # The list goes to a spool file (in_memory=0): a list may be hundreds of MB.
         body, _ = await read_upload(request, self.options.max_body, self.spool, 0)
@@ -264,7 +287,10 @@ class _Service:
             self.live.refresh()
             return {"list": name, "version": got_version, "entries": len(summary), "generation": store.generation}
         try:
-            return JSONResponse(await anyio.to_thread.run_sync(run))
+            answer = await anyio.to_thread.run_sync(run)
+            self.admin_audit(context, "import", {"list": name, "version": answer["version"],
+                                                 "entries": answer["entries"]}, answer["generation"])
+            return JSONResponse(answer)
         except (ListFormatError, ConfigurationError, HashmatchError) as exc:
             raise _Reject(400, getattr(exc, "code", "bad_request"), str(exc)) from None
         finally:
@@ -335,15 +361,27 @@ def _hash_and_match(live: LiveMatcher, matcher: Any, body: bytes | str, filename
     return file_row(filename, record, matcher)
 
 
+_QUERY_SHAPE = 'expected "hashes": {ALGORITHM: HASH} with at least one algorithm, each hash a string'
+_ENTRY_ID = re.compile(r"[0-9]{1,19}")
+_LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_REASON = 500
+
+
+def _well_formed(query: Any) -> bool:
+    hashes = query.get("hashes") if isinstance(query, dict) else None
+    return isinstance(hashes, dict) and bool(hashes) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in hashes.items())
+
+
 def _lookup_all(matcher: Any, queries: list[dict], threads: int | None = 1) -> list[dict[str, Any]]:
     """Each query's answer (or its error), matched as one batch (Matcher.match_records_many)."""
     results: list[dict[str, Any] | None] = []
     items = []
     for query in queries:
-        hashes = query.get("hashes")
-        if not isinstance(hashes, dict) or not hashes or not all(isinstance(v, str) for v in hashes.values()):
-            results.append({"error": {"code": "bad_request", "message": 'expected "hashes": {ALGORITHM: HASH}'}})
+        if not _well_formed(query):
+            results.append({"error": {"code": "bad_request", "message": _QUERY_SHAPE}})
             continue
+        hashes = query["hashes"]
         fields = {k: v for k, v in query.items() if k != "hashes"}
         items.append(({**fields, **hashes}, list(hashes)))  # as match_hashes(hashes, **fields)
         results.append(None)

@@ -117,6 +117,10 @@ class MatchedEntry(NamedTuple):
     tags: tuple[str, ...]
 
 
+class _NoChange(Exception):
+    """Raised by a change's apply() that finds nothing to change: nothing is committed."""
+
+
 class Store:
     """An opened, verified generation of a store directory. Thread-safe for readers."""
 
@@ -343,6 +347,8 @@ class Store:
             # Entries already in the wanted state change nothing in the arrays.
             flipping = _ids(db, f"SELECT id FROM entries WHERE disabled != ? AND id IN ({marks})",
                             [int(disabled), *wanted])
+            if not len(flipping):
+                raise _NoChange  # every entry is in that state already: no new generation
             db.execute(
                 f"UPDATE entries SET disabled = ?, disabled_reason = ?, disabled_at = ? WHERE id IN ({marks})",
                 [int(disabled), reason if disabled else None, _now() if disabled else None, *wanted])
@@ -374,7 +380,10 @@ class Store:
             # When this store is that generation, its verified arrays are the starting point
             # (re-reading and re-hashing them from disk costs ~0.5 s at 10M entries).
             current = self.arrays if manifest.to_json() == self.manifest.to_json() else None
-            return Store(*_GenerationWriter(self.path, manifest, lock_fd, current).commit(apply, change, scope))
+            try:
+                return Store(*_GenerationWriter(self.path, manifest, lock_fd, current).commit(apply, change, scope))
+            except _NoChange:
+                return self if current is not None else Store.open(self.path)
 
     def check_consistency(self) -> None:
         """Compare every code array with the database row by row (slow; for tests and
