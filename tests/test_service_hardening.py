@@ -290,3 +290,41 @@ def test_every_response_is_counted(admin_server):
     httpx.post(server.url + "/v1/lookup", json={"hashes": [None]}, headers=headers)
     text = httpx.get(server.url + "/metrics", headers=headers).text
     assert 'hashmatch_requests_total{endpoint="lookup",outcome="bad_request"}' in text
+
+
+def test_a_killed_writer_leaves_no_sensitive_partial_file(tmp_path):
+    """Item 14: `hashmatch hash DIR -o out.jsonl` killed with -9 left `.hashmatch-*.tmp`
+    (the partial output) that no later run removed."""
+    import signal
+    import subprocess
+    import sys
+
+    from imagegen import encode, make_rgb
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(150):
+        (images / f"{i}.png").write_bytes(encode(make_rgb(800, 600, seed=i, kind="noise"), "PNG"))
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "hashmatch.cli", "hash", "-a", "pdq,phash", "-w", "1",
+                                str(images), "-o", str(out / "hashes.jsonl")], cwd="/")
+    time.sleep(2.5)  # hashing, the output partly written
+    assert process.poll() is None, "the run ended before it could be killed; make it longer"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list(out.iterdir()) == []
+
+
+def test_the_service_sweeps_upload_files_a_killed_server_left(store):
+    """Item 14: a server killed mid-upload left the body on disk; the next one removes it."""
+    spool = store / ".hashmatch-spool"
+    spool.mkdir(mode=0o700, exist_ok=True)
+    stale = spool / ".hashmatch-upload-left.tmp"
+    stale.write_bytes(b"a partial upload")
+    server = Server(store, None)
+    try:
+        server.wait("/readyz")
+        assert not stale.exists()
+    finally:
+        server.stop()
