@@ -143,3 +143,54 @@ def test_a_killed_writers_temp_files_are_removed_by_the_next_change(tmp_path):
     stale.write_bytes(b"\0" * 1000)
     store.import_list(ParsedList.from_hashes("md5", ["2" * 32]), name="l", version="1")
     assert not stale.exists()
+
+
+def test_a_writer_killed_between_commit_and_audit_line_is_recorded_by_the_next(tmp_path):
+    """Issue 24 item 12: a kill between the manifest commit and the audit append left a
+    committed generation with no audit line (1 in 260 kills; here injected at that point).
+    The next writer records it."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "store"
+    rng = np.random.default_rng(5)
+    Store.create(path).import_list(ParsedList.from_hashes("md5", random_hex(rng, 20, 16)), name="l", version="1")
+    script = textwrap.dedent(f"""
+        import os
+        from hashmatch.store import writer
+        from hashmatch.store.store import Store
+        real = writer.append_jsonl
+        def killed(path, record):
+            if record.get("event") == "store_change":
+                os._exit(9)  # the manifest is committed; the audit line is not written
+            real(path, record)
+        writer.append_jsonl = killed
+        Store.open({str(path)!r}).set_disabled([1], True, "killed writer")
+    """)
+    assert subprocess.run([sys.executable, "-c", script], cwd="/").returncode == 9
+    killed_generation = Store.open(path).generation
+    Store.open(path).set_disabled([2], True, "the next writer")
+    lines = [json.loads(line) for line in (path / "audit.jsonl").read_text().splitlines()]
+    changes = [line["generation"] for line in lines if line.get("event") == "store_change"]
+    assert changes == sorted(changes) and killed_generation in changes and killed_generation + 1 in changes
+    recovered = next(line for line in lines if line.get("generation") == killed_generation)
+    assert recovered["recorded_by_next_writer"] is True
+
+
+def test_the_last_recorded_generation_is_found_behind_other_lines(tmp_path):
+    """The log is read from its end in blocks: the answer must not depend on where a block
+    boundary falls, nor on other writers' lines after the last change (scans)."""
+    import json
+
+    from hashmatch.store.audit import last_recorded_generation
+
+    log = tmp_path / "audit.jsonl"
+    assert last_recorded_generation(log) is None
+    lines = [json.dumps({"event": "store_change", "generation": g}) for g in (1, 2, 3)]
+    lines += [json.dumps({"event": "scan", "n": i, "pad": "x" * (i % 97)}) for i in range(3000)]
+    log.write_text("\n".join(lines) + "\n")
+    assert last_recorded_generation(log) == 3
+    log.write_text("\n".join(lines[:1] + lines[3:]))  # no final newline; the change is the very first line
+    assert last_recorded_generation(log) == 1

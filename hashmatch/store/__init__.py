@@ -8,6 +8,7 @@
     writer.py     writing one generation: full copy or overlay, then the atomic manifest
     overlay.py    when a change fits an overlay, and how a base and its overlay combine
     list_files.py importing a list file (CLI, service): read in parts, named and versioned
+    audit.py      the store's audit log: a generation committed without its line is recorded
 
 May import: hashmatch.lists, hashmatch.index, hashmatch.signals and the layers below.
 """

@@ -23,6 +23,7 @@ from hashmatch.base.files import append_jsonl, atomic_write, temp_file, who
 from hashmatch.errors import StoreError
 from hashmatch.index.engines import AUTO_MIH_MIN_ENTRIES, mih_tables
 from hashmatch.store import overlay as store_overlay
+from hashmatch.store.audit import record_unrecorded
 from hashmatch.store.files import (
     AUDIT_LOG,
     LOCK,
@@ -147,6 +148,7 @@ class _GenerationWriter:
         columns, its parameters, about how many rows): a small change goes into an
         overlay (overlay.py) instead of a copy of everything."""
         self._remove_stale_temp_files()
+        record_unrecorded(self.root, self.old, who())  # a writer killed after its commit left no line
         if scope is not None and store_overlay.fits(self.old, scope[2]):
             return self._commit_overlay(apply, change, scope[0], scope[1])
         files: dict[str, dict[str, Any]] = {}
