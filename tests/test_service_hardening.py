@@ -328,3 +328,38 @@ def test_the_service_sweeps_upload_files_a_killed_server_left(store):
         assert not stale.exists()
     finally:
         server.stop()
+
+
+def test_slow_clients_are_cut_off(store):
+    """Item 13: six connections trickling a byte a second held the server 40 s. Headers
+    have --header-timeout, bodies --body-timeout (a 408)."""
+    server = Server(store, None, "--header-timeout", "1.5", "--body-timeout", "1.5")
+    try:
+        server.wait("/readyz")
+        slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(6)]
+        started = time.monotonic()
+        closed = set()
+        request = b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\n"
+        for i in range(len(request)):
+            for n, sock in enumerate(slow):
+                if n in closed:
+                    continue
+                try:
+                    sock.sendall(request[i:i + 1])
+                    sock.settimeout(0.01)
+                    if sock.recv(4096) == b"":
+                        closed.add(n)
+                except (BlockingIOError, socket.timeout):
+                    pass
+                except OSError:
+                    closed.add(n)
+            if len(closed) == len(slow) or time.monotonic() - started > 8:
+                break
+            time.sleep(0.25)
+        assert len(closed) == len(slow) and time.monotonic() - started < 4, (closed, time.monotonic() - started)
+        body = _raw_post(server.port, 1000, b"x")  # headers complete, the body trickles
+        body.settimeout(5)
+        answer = body.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    finally:
+        server.stop()

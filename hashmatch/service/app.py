@@ -52,6 +52,7 @@ class ServiceOptions:
     spool_dir: str | None = None  # default: STORE/.hashmatch-spool
     max_json: int = 16 << 20  # bytes of one JSON body (lookups, admin changes)
     max_json_inflight: int = 16  # JSON bodies being read or answered at once (503 beyond)
+    body_timeout: float = 120.0  # seconds to receive a body (408 beyond)
     audit_log: str | None = None  # default: STORE/audit.jsonl
     # A TokenFile (re-read when it changes), a fixed list, or None: no authentication (loopback only).
     tokens: token_store.TokenFile | list[token_store.Token] | None = None
@@ -131,7 +132,8 @@ class _Service:
             raise _Reject(503, "busy", "too many requests are being read", {"Retry-After": "1"})
         self.json_inflight += 1
         try:
-            body = await read_body(request, cap or self.options.max_json, self.spool, cap or self.options.max_json)
+            body = await read_body(request, cap or self.options.max_json, self.spool, cap or self.options.max_json,
+                                   self.options.body_timeout)
         finally:
             self.json_inflight -= 1
         data = body.source()
@@ -184,7 +186,8 @@ class _Service:
         self.pending += 1
         self.metrics.queue_depth.set(self.pending)
         try:
-            body, filename = await read_upload(request, self.options.max_body, self.spool, self.options.in_memory)
+            body, filename = await read_upload(request, self.options.max_body, self.spool, self.options.in_memory,
+                                               self.options.body_timeout)
             try:
                 row = await anyio.to_thread.run_sync(_hash_and_match, self.live, matcher, body.source(), filename,
                                                      limiter=self.limiter)
@@ -274,7 +277,7 @@ class _Service:
                                               "or digit)")
         fmt, version = request.query_params.get("format"), request.query_params.get("version")
         # The list goes to a spool file (in_memory=0): a list may be hundreds of MB.
-        body, _ = await read_upload(request, self.options.max_body, self.spool, 0)
+        body, _ = await read_upload(request, self.options.max_body, self.spool, 0, self.options.body_timeout)
 
         def run() -> dict[str, Any]:
             from hashmatch.store.list_files import import_list_file

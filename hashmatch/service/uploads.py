@@ -11,8 +11,9 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -80,26 +81,39 @@ class Body:
         self._chunks = []
 
 
-async def read_body(request: Request, cap: int, spool: Path, in_memory: int) -> Body:
-    """The raw body, refused beyond `cap` bytes (declared or read)."""
+async def read_body(request: Request, cap: int, spool: Path, in_memory: int, timeout: float) -> Body:
+    """The raw body, refused beyond `cap` bytes (declared or read) or `timeout` seconds."""
     _check_declared(request, cap)
     body = Body(spool, in_memory)
     try:
-        async for chunk in request.stream():
-            if body.size + len(chunk) > cap:
-                raise BodyError(413, "too_large", f"the body exceeds the cap of {cap} bytes")
-            body.write(chunk)
+        with _deadline(timeout):
+            async for chunk in request.stream():
+                if body.size + len(chunk) > cap:
+                    raise BodyError(413, "too_large", f"the body exceeds the cap of {cap} bytes")
+                body.write(chunk)
     except BaseException:
         body.close()
         raise
     return body
 
 
-async def read_upload(request: Request, cap: int, spool: Path, in_memory: int) -> tuple[Body, str]:
+@contextlib.contextmanager
+def _deadline(timeout: float) -> Iterator[None]:
+    """A body not received within `timeout` seconds is a 408 (a client trickling bytes
+    must not hold a connection and a queue slot for as long as it likes)."""
+    try:
+        with anyio.fail_after(timeout):
+            yield
+    except TimeoutError:
+        raise BodyError(408, "timeout", f"the body was not received within {timeout:g} s") from None
+
+
+async def read_upload(request: Request, cap: int, spool: Path, in_memory: int,
+                      timeout: float) -> tuple[Body, str]:
     """The upload: the raw body, or the multipart part named `file`; and a name for the row."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data":
-        body = await read_body(request, cap, spool, in_memory)
+        body = await read_body(request, cap, spool, in_memory, timeout)
         if not body.size:
             body.close()
             raise BodyError(400, "bad_request", "the upload is the request body (or the multipart part 'file')")
@@ -112,16 +126,17 @@ async def read_upload(request: Request, cap: int, spool: Path, in_memory: int) -
     parser = MultipartParser(boundary, upload.callbacks())  # type: ignore[arg-type]  # a TypedDict of callbacks
     received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > cap:
-                raise BodyError(413, "too_large", f"the body exceeds the cap of {cap} bytes")
-            try:
-                parser.write(chunk)
-            except BodyError:
-                raise
-            except Exception as exc:  # python-multipart's parse errors
-                raise BodyError(400, "bad_request", f"malformed multipart body: {exc}") from None
+        with _deadline(timeout):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > cap:
+                    raise BodyError(413, "too_large", f"the body exceeds the cap of {cap} bytes")
+                try:
+                    parser.write(chunk)
+                except BodyError:
+                    raise
+                except Exception as exc:  # python-multipart's parse errors
+                    raise BodyError(400, "bad_request", f"malformed multipart body: {exc}") from None
         try:
             parser.finalize()
         except Exception as exc:  # noqa: BLE001 - a cut-short body
