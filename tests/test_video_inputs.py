@@ -69,6 +69,18 @@ BAD = {
     "too_many_frames": (CLIP, DecodeLimits(max_hashed_frames=2), "too_long"),
     "not_a_video": (b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000), DecodeLimits(), None),
 }
+# Matroska and WebM declare no frame count: a cut file still declares its whole duration,
+# and its frames end short of it (issue 24 item 5: these were hashed as complete).
+LONG_MKV = synthetic.video(5, seconds=10, fps=15, size=(160, 120), container="matroska")
+LONG_WEBM = synthetic.video(5, seconds=10, fps=15, size=(160, 120), container="webm", codec="libvpx")
+for _cut in (30, 50, 70):
+    BAD[f"matroska_cut_{_cut}pct"] = (LONG_MKV[:len(LONG_MKV) * (100 - _cut) // 100], DecodeLimits(), "truncated")
+    BAD[f"webm_cut_{_cut}pct"] = (LONG_WEBM[:len(LONG_WEBM) * (100 - _cut) // 100], DecodeLimits(), "truncated")
+
+
+@pytest.mark.parametrize("data", [LONG_MKV, LONG_WEBM], ids=["matroska", "webm"])
+def test_whole_matroska_and_webm_files_are_not_taken_for_cut_ones(data: bytes) -> None:
+    assert len(Hasher(("vpdq",)).hash(data).hashes["vpdq"]) > 0
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

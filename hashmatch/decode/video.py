@@ -47,6 +47,11 @@ CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "libvpx-vp9", "av1", "libdav1d
 #: A stream may stop this many frames (or this share) short of its declared count before
 #: it counts as cut short: edit lists and B-frame reordering make the count approximate.
 TRUNCATION_SLACK = (3, 0.01)
+#: A stream whose frames end this many seconds (or this share of the duration) before the
+#: duration its container declares is cut short: Matroska and WebM declare no frame count,
+#: and a cut file still declares its whole duration. Generous, so that an audio track
+#: that outlasts the picture a little is not taken for a cut.
+DURATION_SLACK = (2.0, 0.05)
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ class OpenVideo:
         self.container, self.stream, self.info = container, stream, info
         self.size, self.limits = size, limits
         self.decoded = 0  # frames decoded so far
+        self.first_time: float | None = None  # presentation times of the first and last frames decoded
+        self.last_time: float | None = None
 
     def every(self, seconds_per_hash: float) -> int:
         """Meta's frame step: max(1, int(seconds_per_hash * fps)); 0 s: every frame."""
@@ -172,6 +179,9 @@ class OpenVideo:
                         raise VideoTooLongError(f"the video runs past the cap of {limits.max_video_seconds:.0f} s "
                                                 "(longer than its header declares)")
                     self.decoded += 1
+                    if frame.time is not None:
+                        self.first_time = frame.time if self.first_time is None else self.first_time
+                        self.last_time = frame.time
                     if number % every == 0:
                         kept += 1
                         if kept > limits.max_hashed_frames:
@@ -187,6 +197,11 @@ class OpenVideo:
         if info.declared_frames and self.decoded < info.declared_frames - slack:
             raise TruncatedImageError(f"the video is cut short: {self.decoded} of the {info.declared_frames} "
                                       "frames its container declares")
+        if info.duration and self.first_time is not None and self.last_time is not None:
+            shown = self.last_time - self.first_time + 1 / info.fps
+            if shown < info.duration - max(DURATION_SLACK[0], DURATION_SLACK[1] * info.duration):
+                raise TruncatedImageError(f"the video is cut short: its frames end after {shown:.1f} s of the "
+                                          f"{info.duration:.1f} s its container declares")
 
 
 @contextmanager
