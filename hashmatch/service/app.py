@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import anyio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -344,9 +345,20 @@ class _Service:
             Route("/v1/entries/{entry}/enable", endpoint("enable", "admin", self.set_disabled(False)),
                   methods=["POST"]),
         ]
-        app = Starlette(routes=routes, lifespan=self.lifespan)
+        app = Starlette(routes=routes, lifespan=self.lifespan,
+                        exception_handlers={HTTPException: self.router_error})  # 404, 405: the same JSON errors
+        app.router.redirect_slashes = False  # no 307 to another path: a wrong path is a 404
         app.state.live, app.state.metrics = self.live, self.metrics
         return app
+
+    async def router_error(self, request: Request, exc: Exception) -> Response:
+        """The router's own answers (no such path, a method the path does not take), in the
+        service's error shape, and counted like every other answer."""
+        status = getattr(exc, "status_code", 500)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
+        self.metrics.requests.labels("none", code).inc()
+        return _error(status, code, str(getattr(exc, "detail", "")) or code, uuid.uuid4().hex,
+                      getattr(exc, "headers", None))
 
 
 def create_app(live: LiveMatcher, options: ServiceOptions | None = None) -> Starlette:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-    "code": {"type": "string"}, "message": {"type": "string"}}}, "request_id": {"type": "string"}}}
+_ERROR = {"type": "object", "required": ["error", "request_id"], "properties": {
+    "error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}}},
+    "request_id": {"type": "string"}}}
 _ROW = {"type": "object", "description": "The row `hashmatch scan` writes for the file: path, size, sha256, "
         "status (match, no_match, low_quality, error), hashes, the fields signal types add, image/video facts, "
         "decode_error, matches (with their evidence), or error; plus request_id.",
@@ -13,7 +15,7 @@ _ROW = {"type": "object", "description": "The row `hashmatch scan` writes for th
                        "matches": {"type": "array", "items": {"type": "object"}},
                        "hashes": {"type": "object"}, "request_id": {"type": "string"}}}
 _QUERY = {"type": "object", "required": ["hashes"], "properties": {
-    "hashes": {"type": "object", "additionalProperties": {"type": "string"},
+    "hashes": {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1,
                "description": "ALGORITHM -> hash, e.g. {\"pdq\": \"<64 hex>\"}; vpdq: its signal string"},
 }, "additionalProperties": True, "description": "Other keys are the fields `hashmatch hash` records carry "
                                                 "(pdq_quality, pdq_dihedral...)"}
@@ -26,7 +28,11 @@ def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 _ERRORS = {str(code): _answer(text, _ERROR) for code, text in (
     (400, "malformed request"), (401, "no or wrong token"), (403, "the token lacks the scope"),
-    (413, "body over the cap"), (503, "queue full or store loading (Retry-After)"))}
+    (408, "the body was not received within --body-timeout"), (413, "body over the cap"),
+    (500, "an internal error (counted and logged; the service goes on)"),
+    (503, "queue full, store loading, or the audit log unwritable (Retry-After)"))}
+#: Answers of the router itself: no such path, or a method the path does not take.
+_ROUTER = {"404": _answer("no such path", _ERROR), "405": _answer("method not allowed", _ERROR)}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -39,7 +45,7 @@ OPENAPI: dict[str, Any] = {
             "security": _BEARER, "x-scope": "match",
             "requestBody": {"required": True, "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                     "file": {"type": "string", "format": "binary"}}}}}},
             "responses": {"200": _answer("the scan row", _ROW),
                           "422": _answer("the upload could not be hashed: the row with its typed error", _ROW),
@@ -48,7 +54,7 @@ OPENAPI: dict[str, Any] = {
             "summary": "Match precomputed hashes: one query or a list of up to 10,000",
             "security": _BEARER, "x-scope": "match",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "oneOf": [_QUERY, {"type": "array", "items": _QUERY}]}}}},
+                "oneOf": [_QUERY, {"type": "array", "items": _QUERY, "minItems": 1, "maxItems": 10_000}]}}}},
             "responses": {"200": _answer("a MatchResult (or {\"results\": [...]} for a list)", {"type": "object"}),
                           **_ERRORS}}},
         "/v1/lists": {"get": {
@@ -57,23 +63,42 @@ OPENAPI: dict[str, Any] = {
         "/v1/lists/{name}": {"put": {
             "summary": "Import (or replace) list NAME from the body, a list file in any format hashmatch reads",
             "security": _BEARER, "x-scope": "admin",
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {
+                "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}},
                            {"name": "format", "in": "query", "schema": {"type": "string"}},
                            {"name": "version", "in": "query", "schema": {"type": "string"}}],
             "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
                 "type": "string", "format": "binary"}}}},
-            "responses": {"200": _answer("list, version, entries, generation", {"type": "object"}), **_ERRORS}}},
+            "responses": {"200": _answer("list, version, entries, generation", {"type": "object"}),
+                          "409": _answer("the store refused the change (damaged, or changed meanwhile)", _ERROR),
+                          **_ERRORS}}},
         **{f"/v1/entries/{{entry}}/{action}": {"post": {
             "summary": f"{action.capitalize()} one entry (false positives: disabled entries never match)",
             "security": _BEARER, "x-scope": "admin",
-            "parameters": [{"name": "entry", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [{"name": "entry", "in": "path", "required": True, "schema": {
+                "type": "integer", "minimum": 1, "maximum": 2**63 - 1}}],
             "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+                "type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}}}}},
             "responses": {"200": _answer("entry, disabled, generation", {"type": "object"}),
-                          "404": _answer("no such entry", _ERROR), **_ERRORS}}} for action in ("disable", "enable")},
-        "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "alive"}}}},
-        "/readyz": {"get": {"summary": "The store is loaded and matching",
-                            "responses": {"200": {"description": "ready"}, "503": {"description": "loading"}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}}}},
+                          "404": _answer("no such entry", _ERROR),
+                          "409": _answer("the store refused the change (damaged, or changed meanwhile)", _ERROR),
+                          **_ERRORS}}} for action in ("disable", "enable")},
+        "/healthz": {"get": {"summary": "The process is alive",
+                             "responses": {"200": _answer("alive", {"type": "object"})}}},
+        "/readyz": {"get": {"summary": "The store is loaded and matching, and the audit log writable",
+                            "responses": {"200": _answer("ready", {"type": "object"}),
+                                          "503": _answer("loading, or the audit log unwritable", {"type": "object"})}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (they name lists and categories: a metrics token)",
+                             "security": _BEARER, "x-scope": "metrics",
+                             "responses": {"200": {"description": "Prometheus text format",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                           **{k: v for k, v in _ERRORS.items() if k in ("401", "403", "500")}}}},
+        "/openapi.json": {"get": {"summary": "This description",
+                                  "responses": {"200": _answer("OpenAPI 3.1", {"type": "object"})}}},
     },
 }
+
+# Every operation may also get the router's own answers (a wrong method, say).
+for _operations in OPENAPI["paths"].values():
+    for _operation in _operations.values():
+        _operation["responses"].update({k: v for k, v in _ROUTER.items() if k not in _operation["responses"]})
