@@ -20,9 +20,9 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 from servicehelp import Server, _cli  # noqa: E402
-from videogen import repeated_frames_video  # noqa: E402
 
 from hashmatch import Hasher  # noqa: E402
+from hashmatch.evaluation.synthetic_video import repeated_frames_video  # noqa: E402
 from hashmatch.isolation.isolated import IsolatedHasher  # noqa: E402
 
 psutil = pytest.importorskip("psutil")

@@ -363,3 +363,43 @@ def test_slow_clients_are_cut_off(store):
         assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
     finally:
         server.stop()
+
+
+def test_damage_is_never_laundered_through_the_service(tmp_path):
+    """Item 1 as the audit ran it: damage a listed MD5 in the store's database after the
+    service loaded it, then one admin change through the service. The change must be
+    refused (409) and the store must stay refused on open: the file is still listed."""
+    import hashlib
+
+    from hashmatch.store.manifest import Manifest
+    from hashmatch.store.store import Store
+
+    listed = tmp_path / "known.txt"
+    hashes = [hashlib.md5(str(i).encode()).hexdigest() for i in range(100_001)]  # a base an overlay may sit on
+    listed.write_text("".join(f"md5 {h}\n" for h in hashes))
+    store = tmp_path / "store"
+    assert _cli("list", "import", str(listed), "-s", str(store)).returncode == 0
+    tokens = tmp_path / "tokens.json"
+    secret = _cli("token", "add", "ops", "--scope", "match,admin", "--tokens", str(tokens)).stdout.strip()
+    server = Server(store, tokens)
+    try:
+        server.wait("/readyz")
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert httpx.post(server.url + "/v1/entries/1/disable", headers=headers, json={}).status_code == 200
+        manifest = Manifest.from_json((store / "manifest.json").read_text())
+        assert manifest.overlay is not None  # the audit's setting: a base and an overlay
+        database = store / manifest.database
+        data = bytearray(database.read_bytes())
+        at = data.find(bytes.fromhex(hashes[500]))
+        assert at >= 0
+        data[at] ^= 0x01
+        with open(database, "r+b") as handle:  # in place, as the audit did
+            handle.write(bytes(data))
+        got = httpx.post(server.url + "/v1/entries/2/disable", headers=headers, json={})
+        assert got.status_code == 409, got.text
+        assert "checksum" in got.json()["error"]["message"]
+        with pytest.raises(Exception, match="checksum"):
+            Store.open(store)
+        assert _cli("lookup", "-s", str(store), f"md5 {hashes[500]}").returncode == 2  # refused, never "no match"
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageDraw
 
 from hashmatch.evaluation.synthetic import _map_palette, _palette, _value_noise
+from hashmatch.evaluation.synthetic import scene as _scene
 
 __all__ = ["TRANSFORMS", "decode_frames", "encode", "scene_frames", "transformed", "video"]
 
@@ -333,3 +334,26 @@ TRANSFORMS: dict[str, VideoTransform] = {
 def transformed(name: str, data: bytes, seed: int = 0) -> bytes:
     """``TRANSFORMS[name]`` applied to an encoded video, its random choices drawn from ``seed``."""
     return TRANSFORMS[name](data, np.random.default_rng(seed))
+
+
+def repeated_frames_video(frames: int, width: int = 1024, height: int = 768, container: str = "matroska") -> bytes:
+    """A hostile-shaped benign video (the service audit's): `frames` copies of one 1 fps
+    MJPEG frame, declaring `frames` seconds, every frame of which vPDQ keeps and hashes
+    (~7 ms a frame here at 1024x768), made in a fraction of a second by muxing one encoded
+    frame again and again. Tests and benchmarks of per-upload budgets use it."""
+    rgb = np.asarray(_scene(1, 0).convert("RGB").resize((width, height)))
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as muxer:
+        stream = muxer.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        stream.time_base = Fraction(1, 1)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuvj420p")
+        frame.pts, frame.time_base = 0, Fraction(1, 1)
+        payload = bytes(stream.encode(frame)[0])
+        for i in range(frames):
+            packet = av.Packet(payload)
+            packet.pts = packet.dts = i
+            packet.time_base = Fraction(1, 1)
+            packet.stream = stream
+            muxer.mux(packet)
+    return out.getvalue()
