@@ -125,7 +125,7 @@ def test_an_audit_outage_fails_closed_and_loses_no_decision(store, tmp_path):
         runner.start()
         time.sleep(0.5)
         os.rename(folder, tmp_path / "audit-away")  # the folder is gone
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while httpx.get(server.url + "/readyz").status_code != 503 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert httpx.get(server.url + "/readyz").status_code == 503
@@ -353,10 +353,11 @@ def test_slow_clients_are_cut_off(store):
                     pass
                 except OSError:
                     closed.add(n)
-            if len(closed) == len(slow) or time.monotonic() - started > 8:
+            if len(closed) == len(slow) or time.monotonic() - started > 15:
                 break
             time.sleep(0.25)
-        assert len(closed) == len(slow) and time.monotonic() - started < 4, (closed, time.monotonic() - started)
+        # cut off after the 1.5 s header timeout, long before the 36-byte request line is sent (9 s)
+        assert len(closed) == len(slow) and time.monotonic() - started < 8, (closed, time.monotonic() - started)
         body = _raw_post(server.port, 1000, b"x")  # headers complete, the body trickles
         body.settimeout(5)
         answer = body.recv(4096)

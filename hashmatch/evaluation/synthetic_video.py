@@ -339,12 +339,12 @@ def transformed(name: str, data: bytes, seed: int = 0) -> bytes:
 def repeated_frames_video(frames: int, width: int = 1024, height: int = 768, container: str = "matroska") -> bytes:
     """A hostile-shaped benign video (the service audit's): `frames` copies of one 1 fps
     MJPEG frame, declaring `frames` seconds, every frame of which vPDQ keeps and hashes
-    (~7 ms a frame here at 1024x768), made in a fraction of a second by muxing one encoded
+    (~6 ms a frame at 1280x720, ~23 KB each), made in a fraction of a second by muxing one encoded
     frame again and again. Tests and benchmarks of per-upload budgets use it."""
     rgb = np.asarray(_scene(1, 0).convert("RGB").resize((width, height)))
     out = io.BytesIO()
     with av.open(out, "w", format=container) as muxer:
-        stream = muxer.add_stream("mjpeg", rate=1)
+        stream = muxer.add_stream("mjpeg", rate=1, options={"qmin": "31", "qmax": "31"})  # small frames
         stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
         stream.time_base = Fraction(1, 1)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuvj420p")
