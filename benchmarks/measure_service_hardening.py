@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,40 +28,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-
-def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hashmatch.cli", *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
-
-
-class Server:
-    def __init__(self, root: Path, store: Path, *args: str):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(root / f"server-{self.port}.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "hashmatch.cli", "serve", "-s", str(store),
-                                         "--port", str(self.port), *args], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("the server never became ready")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' server helpers
+from servicehelp import PeakRSS, Server, _cli  # noqa: E402
 
 
 def _store(root: Path) -> Path:
@@ -75,18 +42,9 @@ def _store(root: Path) -> Path:
 
 def measure_rss(root: Path) -> dict:
     store = _store(root)
-    server = Server(root, store, "--no-auth", "--workers", "2", "--queue", "8", "--max-body", str(64 << 20))
+    server = Server(store, None, "--queue", "8", "--max-body", str(64 << 20))
     try:
-        process = psutil.Process(server.process.pid)
-        before = process.memory_info().rss
-        peak = [before]
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], process.memory_info().rss)
-                time.sleep(0.01)
-
+        server.wait("/readyz")
         body = os.urandom(1 << 20) * 60
         answers: list[tuple[int, float]] = []
         started = time.monotonic()
@@ -99,18 +57,15 @@ def measure_rss(root: Path) -> dict:
                 answers.append((0, time.monotonic() - started))
                 print("upload:", type(exc).__name__, file=sys.stderr)
 
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        senders = [threading.Thread(target=upload) for _ in range(16)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
-        stop.set()
-        watcher.join()
+        with PeakRSS(server.process.pid) as memory:
+            senders = [threading.Thread(target=upload) for _ in range(16)]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
         statuses = sorted(code for code, _ in answers)
-        return {"uploads": 16, "upload_mib": 60, "queue": 8, "rss_before_mib": round(before / 2**20),
-                "rss_peak_mib": round(peak[0] / 2**20), "rss_growth_mib": round((peak[0] - before) / 2**20),
+        return {"uploads": 16, "upload_mib": 60, "queue": 8, "rss_before_mib": round(memory.before / 2**20),
+                "rss_peak_mib": round(memory.peak / 2**20), "rss_growth_mib": round(memory.growth_mib),
                 "statuses": {str(c): statuses.count(c) for c in sorted(set(statuses))}}
     finally:
         server.stop()
@@ -127,8 +82,9 @@ def measure_shutdown(root: Path) -> dict:
 
         video = repeated_frames_video(1200)  # 20 min declared; ~8 s to decode here
     store = _store(root)
-    server = Server(root, store, "--no-auth", "--workers", "2", "-a", "vpdq,md5", "--timeout", "600")
+    server = Server(store, None, "-a", "vpdq,md5", "--timeout", "600")
     try:
+        server.wait("/readyz")
         for _ in range(2):
             threading.Thread(target=lambda: _quietly(httpx.post, server.url + "/v1/match", content=video,
                                                      timeout=600), daemon=True).start()
@@ -177,8 +133,9 @@ def measure_audit(root: Path) -> dict:
     folder = root / "audit"
     folder.mkdir()
     log = folder / "audit.jsonl"
-    server = Server(root, store, "--no-auth", "--audit-log", str(log))
+    server = Server(store, None, "--audit-log", str(log))
     try:
+        server.wait("/readyz")
         answered, refused, errors = [], 0, 0
         stop = threading.Event()
 
@@ -218,8 +175,9 @@ def measure_tokens(root: Path) -> dict:
     tokens = root / "tokens.json"
     secret = _cli("token", "add", "client", "--tokens", str(tokens)).stdout.strip()
     _cli("token", "add", "other", "--tokens", str(tokens))
-    server = Server(root, store, "--tokens", str(tokens))
+    server = Server(store, tokens)
     try:
+        server.wait("/readyz")
         headers = {"Authorization": f"Bearer {secret}"}
         assert httpx.get(server.url + "/v1/lists", headers=headers).status_code == 200
         _cli("token", "remove", "client", "--tokens", str(tokens))

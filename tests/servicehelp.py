@@ -1,10 +1,12 @@
-"""A real `hashmatch serve` on a free loopback port, as deployed (a subprocess), and the
-CLI as a process: shared by the service's test modules."""
+"""A real `hashmatch serve` on a free loopback port, as deployed (a subprocess), the CLI
+as a process, and a process's peak memory: shared by the service's test modules and
+benchmarks/measure_service_hardening.py."""
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,3 +50,32 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()
+
+
+class PeakRSS:
+    """The peak resident memory of process `pid` while the block runs (sampled every 10 ms)."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.before = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.01)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.before) / (1 << 20)

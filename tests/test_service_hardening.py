@@ -16,7 +16,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 psutil = pytest.importorskip("psutil")
 
-from servicehelp import Server, _cli  # noqa: E402
+from servicehelp import PeakRSS, Server, _cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -62,33 +62,20 @@ def test_memory_stays_bounded_under_concurrent_maximum_size_uploads(store):
     server = Server(store, None, "--queue", "8", "--workers", "1", "--max-body", str(64 << 20))
     try:
         server.wait("/readyz")
-        process = psutil.Process(server.process.pid)
-        before = process.memory_info().rss
-        peak = [before]
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], process.memory_info().rss)
-                time.sleep(0.02)
-
         body = os.urandom(1 << 20) * 48
         statuses: list[int] = []
 
         def upload() -> None:
             statuses.append(httpx.post(server.url + "/v1/match", content=body, timeout=120).status_code)
 
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        senders = [threading.Thread(target=upload) for _ in range(8)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
-        stop.set()
-        watcher.join()
+        with PeakRSS(server.process.pid) as memory:
+            senders = [threading.Thread(target=upload) for _ in range(8)]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
         assert statuses == [200] * 8, statuses  # all admitted and answered (md5 only: no_match)
-        growth = (peak[0] - before) / (1 << 20)
+        growth = memory.growth_mib
         print(f"server RSS growth under 8 x {size >> 20} MiB uploads: {growth:.0f} MiB")
         assert growth < 100, growth
         assert not list((store / ".hashmatch-spool").iterdir())  # every spool file removed
