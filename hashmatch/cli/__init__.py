@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("lists", "list_group", "Import, export, inspect and change the hash lists of a store."),
     "lookup": ("lookup", "lookup", "Look hashes up: HASH arguments, or one per line on stdin."),
     "scan": ("scan", "scan_command", "Scan files and folders (recursively) against a store or list files."),
+    "exchange": ("exchange", "exchange_group", "Sources that keep lists current: add them, fetch them incrementally."),
     "serve": ("serve", "serve_command", "Serve matching over HTTP (hashmatch[serve])."),
     "token": ("serve", "token_group", "Bearer tokens of hashmatch serve (the file keeps only their hashes)."),
     "evaluate": ("tools", "evaluate_command", "Measure how many transformed copies each hash setting still finds."),

@@ -117,6 +117,7 @@ class _Service:
                 response = _error(exc.status, exc.code, str(exc), request_id, getattr(exc, "headers", None))
             except Exception as exc:  # noqa: BLE001 - still a JSON answer, counted; the type only in the log
                 _log.error("internal error in %s: %s", name, type(exc).__name__)
+                _log.debug("internal error in %s", name, exc_info=True)  # the detail only when debugging
                 outcome = "internal"
                 response = _error(500, "internal", "internal error", request_id)
             response.headers["X-Request-Id"] = request_id

@@ -229,3 +229,56 @@ def _tags_column(tags: list, to_json: Callable[[Any], str | None]) -> list[str |
     if tags and tags.count(tags[0]) == len(tags):
         return [to_json(tags[0])] * len(tags)
     return [to_json(t) for t in tags]
+
+
+def keyed_change(name: str, upserts: Any, deleted: Sequence[str], *, version: str, source_format: str,
+                 store_pdq_mode: str, sources: Callable[[dict[str, Any]], dict[str, Any]] | None
+                 ) -> tuple[Callable[[sqlite3.Connection], _Delta], tuple[str, tuple, int] | None]:
+    """The change an exchange batch makes to list `name` (created if new): every entry whose
+    source key (its entry id) is deleted or upserted is removed, audited as deleted or
+    replaced by the source, and the upserts' entries are inserted; the list's version
+    becomes `version` and the store's sources `sources(old sources)` (the fetch's
+    checkpoint), in the same generation. Also the overlay scope of the keys it touches (O(change))."""
+    keys = sorted({*deleted, *(k for k in getattr(upserts, "entry_ids", ()) if k is not None)})
+    if upserts is not None and any(k is None for k in upserts.entry_ids):
+        raise StoreError("every entry an exchange brings needs its source key")
+    added_groups = _group_by_algorithm(upserts) if upserts is not None and len(upserts) else {}
+    deleted_set = set(deleted)
+
+    def apply(db: sqlite3.Connection) -> _Delta:
+        now = _now()
+        gone_parts = []
+        for start in range(0, len(keys), _KEY_CHUNK):
+            chunk = keys[start:start + _KEY_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for reason, wanted in (("deleted by the source", [k for k in chunk if k in deleted_set]),
+                                   ("replaced by the source", [k for k in chunk if k not in deleted_set])):
+                if not wanted:
+                    continue
+                where = f"list_name = ? AND entry_id IN ({','.join('?' * len(wanted))})"
+                gone_parts.append(_ids(db, f"SELECT id FROM entries WHERE {where}", (name, *wanted)))
+                _record_removals(db, f"SELECT id FROM entries WHERE {where}", (name, *wanted), now, reason)
+            db.execute(f"DELETE FROM entries WHERE list_name = ? AND entry_id IN ({marks})", (name, *chunk))
+        db.execute("INSERT OR IGNORE INTO lists VALUES (?, ?, ?, ?, ?, ?)",
+                   (name, version, source_format, None, now, store_pdq_mode))
+        db.execute("UPDATE lists SET version = ?, imported_at = ? WHERE name = ?", (version, now, name))
+        next_id = 1 + store_overlay.max_id(db)
+        delta = _Delta(gone=np.concatenate(gone_parts) if gone_parts else np.zeros(0, np.int64), sources=sources)
+        for algorithm, (codes, columns) in added_groups.items():
+            ids = np.arange(next_id, next_id + len(codes), dtype=np.int64)
+            next_id += len(codes)
+            _bulk_insert(db, name, algorithm, ids, codes, columns)
+            delta.added[algorithm] = entry_codes(algorithm, ids, codes) if isinstance(codes, list) \
+                else CodeArray(codes, ids)
+        return delta
+
+    rows = 2 * len(keys) + (len(upserts) if upserts is not None else 0)
+    if len(keys) > _OVERLAY_KEYS:  # too large for an overlay anyway: a full generation
+        return apply, None
+    if keys:
+        return apply, (f"list_name = ? AND entry_id IN ({','.join('?' * len(keys))})", (name, *keys), rows)
+    return apply, ("0", (), rows)
+
+
+_KEY_CHUNK = 500  # source keys per SQL statement (well under SQLite's bound-parameter limit)
+_OVERLAY_KEYS = 10_000  # keys of a batch an overlay scope names (one statement pulls their rows)

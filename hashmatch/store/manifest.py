@@ -33,7 +33,10 @@ from hashmatch.signals.pdq import PDQ_MODES
 #: generation may be a base plus an overlay (overlay.py). 1 (no checksum) is still read.
 FORMAT_VERSION = 2
 OVERLAY_FORMAT_VERSION = 3
-_READABLE_VERSIONS = (1, 2, 3)
+#: A manifest that records exchange sources (their settings and checkpoints, committed
+#: with the entries a fetch brought): an older hashmatch must not open it as if it had none.
+SOURCES_FORMAT_VERSION = 4
+_READABLE_VERSIONS = (1, 2, 3, 4)
 _FILE_NAME = re.compile(r"^(entries|[a-z0-9]+)\.(\d{6})\.(sqlite|codes|ids|mih-dirs|mih-packed|delta-codes|delta-ids)$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -58,6 +61,9 @@ class Manifest:
     overlay: str | None = None
     hidden: dict[str, Any] | None = None
     base: dict[str, Any] | None = None
+    # Exchange sources (exchanges/): name -> settings and checkpoint. Never a secret: a
+    # credentials file is named by its path only.
+    sources: dict[str, dict[str, Any]] | None = None
 
     def to_json(self) -> str:
         fields = dict(self.__dict__)
@@ -65,7 +71,10 @@ class Manifest:
         if not layered:  # the version 2 layout, byte for byte
             for key in ("overlay", "hidden", "base"):
                 fields.pop(key)
-        body = {"format_version": OVERLAY_FORMAT_VERSION if layered else FORMAT_VERSION, **fields}
+        if not self.sources:  # versions 2 and 3 byte for byte
+            fields.pop("sources")
+        version = SOURCES_FORMAT_VERSION if self.sources else OVERLAY_FORMAT_VERSION if layered else FORMAT_VERSION
+        body = {"format_version": version, **fields}
         return json.dumps({**body, "manifest_sha256": _checksum(body)}, indent=2, sort_keys=True)
 
     @classmethod
@@ -79,9 +88,9 @@ class Manifest:
             raise StoreIntegrityError(f"{where} is damaged: not a JSON object")
         version = data.get("format_version")
         if version not in _READABLE_VERSIONS:
-            if isinstance(version, int) and version > FORMAT_VERSION:
+            if isinstance(version, int) and version > SOURCES_FORMAT_VERSION:
                 raise StoreError(f"store format version {version} is newer than this hashmatch reads "
-                                 f"({FORMAT_VERSION}); upgrade hashmatch")
+                                 f"({SOURCES_FORMAT_VERSION}); upgrade hashmatch")
             raise StoreIntegrityError(f"{where} is damaged: format version {version!r}")
         if version >= 2:
             claimed = data.pop("manifest_sha256", None)
@@ -154,6 +163,10 @@ def _problem(m: Manifest) -> str | None:
         if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("version"), str)
                 and _count(item.get("entries"))):
             return "bad list record"
+    if m.sources is not None and not (isinstance(m.sources, dict) and all(
+            isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("type"), str)
+            and isinstance(v.get("list"), str) for k, v in m.sources.items())):
+        return "bad sources"
     return None
 
 

@@ -40,7 +40,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -62,7 +62,7 @@ from hashmatch.store.files import (
     code_bytes,
     load_code_array,
 )
-from hashmatch.store.importer import import_change
+from hashmatch.store.importer import import_change, keyed_change
 from hashmatch.store.manifest import Manifest
 from hashmatch.store.manifest import now as _now
 from hashmatch.store.writer import (
@@ -313,6 +313,30 @@ class Store:
         replacing = next((int(item["entries"]) for item in self.manifest.lists if item["name"] == name), 0)
         scope = None if size is None else ("list_name = ?", (name,), size + replacing)
         return self._change(apply, f"import list {name} version {version}", scope)
+
+    def apply_source_batch(self, list_name: str, upserts: Any, deleted: Sequence[str], *, version: str,
+                           sources: Callable[[dict[str, Any]], dict[str, Any]],
+                           source_format: str = "exchange") -> "Store":
+        """One batch of an exchange fetch as one generation: the entries whose source keys
+        (entry ids) are `deleted` or upserted are removed (audited), `upserts` (a ParsedList
+        whose entry ids are the source keys) inserted, and the store's exchange sources
+        replaced by `sources(the newest generation's)` (the fetch's new checkpoint), all atomically: a kill at any point
+        leaves the previous generation or this one, never half (importer.keyed_change)."""
+        apply, scope = keyed_change(list_name, upserts, deleted, version=version, source_format=source_format,
+                                    store_pdq_mode=self.pdq_mode, sources=sources)
+        count = len(upserts) if upserts is not None else 0
+        return self._change(apply, f"exchange batch into {list_name}: {count} upserted, {len(deleted)} deleted",
+                            scope)
+
+    def set_sources(self, sources: Callable[[dict[str, Any]], dict[str, Any]], change: str) -> "Store":
+        """Change the store's exchange sources (`sources(the newest generation's)`: added,
+        changed or removed), entries untouched."""
+        return self._change(lambda db: _Delta(sources=sources), change, ("0", (), 0))
+
+    @property
+    def sources(self) -> dict[str, dict[str, Any]]:
+        """The exchange sources this generation records (settings and checkpoints)."""
+        return dict(self.manifest.sources or {})
 
     def remove_list(self, name: str, reason: str = "list removed") -> "Store":
         self._require_list(name)

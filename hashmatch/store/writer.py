@@ -14,7 +14,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -87,6 +87,10 @@ class _Delta:
 
     gone: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     added: dict[str, CodeArray] = field(default_factory=dict)
+    # How the change alters the exchange sources (a fetch's checkpoint commits with its
+    # entries): old sources -> new, applied to the newest generation's under the writers'
+    # lock (two sources fetched at once never undo each other); None keeps them.
+    sources: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]] | None = None
 
 
 def _ids(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> np.ndarray:
@@ -228,7 +232,8 @@ class _GenerationWriter:
                 "disabled": {a: c["disabled"] for a, c in counts.items() if c["disabled"]}, "overlay_rows": 0}
         manifest = Manifest(generation=self.generation, pdq_mode=self.old.pdq_mode, created=self.old.created,
                             updated=_now(), files=files, arrays=array_meta, counts=counts, lists=lists,
-                            database=db_name, base=base)
+                            database=db_name, base=base,
+                            sources=_sources(self.old, delta))
         self._publish(manifest, change, delta)
         # The new generation, from the arrays just written and checksummed (a Store.open
         # would read and hash them all again: ~3 s at 10M entries).
@@ -314,7 +319,8 @@ class _GenerationWriter:
                             files=files, arrays=array_meta, counts=counts, lists=lists, database=old.database,
                             overlay=name,
                             hidden={"ids": hidden_name, "count": int(len(hidden))} if hidden_name else None,
-                            base={**(old.base or {}), "overlay_rows": info["overlay_rows"]})
+                            base={**(old.base or {}), "overlay_rows": info["overlay_rows"]},
+                            sources=_sources(old, delta))
         self._publish(manifest, change, delta)
         return Generation(self.root, manifest, opened, loaded)
 
@@ -371,6 +377,10 @@ class _GenerationWriter:
                         and path.suffix in _DATA_SUFFIXES:
                     with contextlib.suppress(OSError):
                         path.unlink()
+
+
+def _sources(old: Manifest, delta: _Delta) -> dict[str, dict[str, Any]] | None:
+    return old.sources if delta.sources is None else delta.sources(dict(old.sources or {}))
 
 
 def _active_codes(db: sqlite3.Connection, algorithm: str, table: str = "entries") -> CodeArray:
