@@ -7,6 +7,7 @@ each committed with the new checkpoint as one store generation.
     base.py         the ExchangeType interface (fetch from a checkpoint -> batches) and Batch
     credentials.py  reading a credentials file: 0600, owned by the user, never logged
     http.py         the HTTP client: timeouts, bounded retries with backoff, size caps, TLS on
+    ncmec.py        NCMEC hash sharing: XML windows of records, UTC, checkpoint per exhausted window
     url_file.py     the `url` and `file` types: a list file anywhere, diffed against what it brought
     fetcher.py      running fetches: one lock per source, batches into the store, audit, summary
 
@@ -22,10 +23,11 @@ import threading
 
 from hashmatch.errors import ConfigurationError
 from hashmatch.exchanges.base import Batch, ExchangeType
+from hashmatch.exchanges.ncmec import NcmecExchange
 from hashmatch.exchanges.url_file import FileExchange, UrlExchange
 
 ENTRY_POINT_GROUP = "hashmatch.exchanges"
-BUILTIN: tuple[ExchangeType, ...] = (UrlExchange(), FileExchange())
+BUILTIN: tuple[ExchangeType, ...] = (NcmecExchange(), UrlExchange(), FileExchange())
 _log = logging.getLogger("hashmatch.exchanges")
 _lock = threading.Lock()
 _registry: dict[str, ExchangeType] | None = None

@@ -5,9 +5,15 @@ with the checkpoint to resume from once that batch is committed. A type never to
 store: the fetcher commits each batch and its checkpoint together."""
 from __future__ import annotations
 
+import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from hashmatch import signals
 
 #: Records a type should gather into one batch at most (bounded memory; a generation each).
 BATCH_RECORDS = 100_000
@@ -32,6 +38,7 @@ class FetchContext:
     http: Callable[[], Any]
     current_keys: Callable[[], set[str]]
     spool: Any
+    clock: Callable[[], float] = time.time  # seconds since the epoch, UTC (tests set it)
 
 
 class ExchangeType:
@@ -48,3 +55,63 @@ class ExchangeType:
 
     def describe(self, source: dict[str, Any]) -> str:
         return source.get("url") or self.default_url or ""
+
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+class Records:
+    """Upserts of a batch gathered record by record, keyed by the source's key: a later
+    record of a key replaces an earlier one (and a deletion both), so a batch holds each
+    key once. `rows` -> a ParsedList whose entry ids are the keys."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.upserts: dict[str, list[tuple[str, str, str | None, str | None, tuple[str, ...]]]] = {}
+        self.deleted: dict[str, None] = {}
+        self.invalid = 0
+        self.skipped: Counter = Counter()
+
+    def __len__(self) -> int:
+        return len(self.upserts) + len(self.deleted)
+
+    def upsert(self, key: str, hashes: list[tuple[str, str]], *, category: str | None, date: str | None = None,
+               tags: tuple[str, ...] = ()) -> None:
+        """Record `key` with its (algorithm, hex) hashes; a hash that is not valid hex of its
+        type's length counts as invalid; a record left with none is not listed."""
+        rows = []
+        for algorithm, value in hashes:
+            signal = signals.find(algorithm)
+            if signal is None:
+                self.skipped[f"{algorithm}_not_installed"] += 1
+                continue
+            if signal.variable or not isinstance(value, str) or len(value) != signal.hex_length \
+                    or not _HEX.match(value):
+                self.invalid += 1
+                continue
+            rows.append((signal.name, value.lower(), category, date, tags))
+        self.deleted.pop(key, None)
+        if rows:
+            self.upserts[key] = rows
+        else:
+            self.upserts.pop(key, None)
+
+    def delete(self, key: str) -> None:
+        self.upserts.pop(key, None)
+        self.deleted[key] = None
+
+    def batch(self, checkpoint: Any) -> Batch:
+        from hashmatch.lists import ParsedList
+
+        rows = [(key, *row) for key, found in self.upserts.items() for row in found]
+        upserts = None
+        if rows:
+            upserts = ParsedList(format="exchange", path="", algorithms=[r[1] for r in rows],
+                                 hashes=[r[2] for r in rows], categories=[r[3] for r in rows],
+                                 entry_ids=[r[0] for r in rows], dates=[r[4] for r in rows],
+                                 tags=[r[5] for r in rows], lines=np.arange(1, len(rows) + 1, dtype=np.int64))
+        done = Batch(upserts, list(self.deleted), checkpoint, skipped=self.skipped, invalid=self.invalid)
+        self._reset()  # ready for the next batch
+        return done

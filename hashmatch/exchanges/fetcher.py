@@ -101,15 +101,15 @@ class Summary:
 
 
 def fetch(store_path: str | os.PathLike, names: list[str] | None = None, *, full: bool = False,
-          http: Any = None) -> list[Summary]:
+          http: Any = None, clock: Any = None) -> list[Summary]:
     """Fetch the named sources (default: all) into the store, each from its checkpoint
-    (`full`: from the start). `http`: an HttpClient to use (tests), else one per source."""
+    (`full`: from the start). `http`: an HttpClient to use, `clock`: the time (tests)."""
     root = Path(store_path)
     wanted = names or sorted(Store.open(root).sources)
-    return [_fetch_one(root, name, full, http) for name in wanted]
+    return [_fetch_one(root, name, full, http, clock or time.time) for name in wanted]
 
 
-def _fetch_one(root: Path, name: str, full: bool, http: Any) -> Summary:
+def _fetch_one(root: Path, name: str, full: bool, http: Any, clock: Any) -> Summary:
     summary = Summary(name)
     started = time.monotonic()
     client: HttpClient | None = None
@@ -134,7 +134,7 @@ def _fetch_one(root: Path, name: str, full: bool, http: Any) -> Summary:
             for stale in spool.iterdir():
                 with contextlib.suppress(OSError):
                     stale.unlink()
-            context = FetchContext(credentials=secret, http=http_client, spool=spool,
+            context = FetchContext(credentials=secret, http=http_client, spool=spool, clock=clock,
                                    current_keys=lambda: _current_keys(Store.open(root), spec["list"]))
             for batch in kind.fetch(spec, None if full else spec.get("checkpoint"), context):
                 store = _commit(root, store, name, spec, batch, summary)
