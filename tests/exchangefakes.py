@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
 import random
 import threading
 from urllib.parse import parse_qs, urlsplit
@@ -105,3 +106,113 @@ class NcmecHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/xml")
         self.end_headers()
         self.wfile.write(body)
+
+
+class JsonFake(FakeServer):
+    """A JSON API fake: `pages(handler, query)` answers a GET (status, document); POST
+    `token` answers token-auth with `tokens` (TAT)."""
+
+    def __init__(self):
+        super().__init__(JsonHandler)
+        self.records: list[dict] = []
+        self.tokens_issued = 0
+        self.valid_tokens: set[str] = set()
+        self.page_size = 100
+
+    def answer(self, method: str, path: str, query: dict, headers: dict, body: bytes) -> tuple[int, object]:
+        raise NotImplementedError
+
+
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def _handle(self, method: str) -> None:
+        server: JsonFake = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        server.requests.append((self.path, dict(self.headers)))
+        step = server.script.pop(0) if server.script else "ok"
+        if step in ("429", "500"):
+            self.send_response(int(step))
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        parts = urlsplit(self.path)
+        status, document = server.answer(method, parts.path, parse_qs(parts.query), dict(self.headers), body)
+        data = b"{not json" if step == "malformed" else json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+
+class StopNciiFake(JsonFake):
+    """records: {"lastModtimestamp", "hashValue", "hashStatus", "signalType", "CSPFeedbacks"}."""
+
+    def answer(self, method, path, query, headers, body):
+        if headers.get("x-functions-key") != "fk" or headers.get("Ocp-Apim-Subscription-Key") != "sk":
+            return 401, {"error": "unauthorized"}
+        start = int(query["startTimestamp"][0])
+        offset = int(query.get("nextPageToken", ["0"])[0])
+        matching = sorted((r for r in self.records if r["lastModtimestamp"] >= start),
+                          key=lambda r: r["lastModtimestamp"])
+        page = matching[offset:offset + self.page_size]
+        more = offset + self.page_size < len(matching)
+        newest = max((r["lastModtimestamp"] for r in matching), default=start)
+        return 200, {"count": len(page), "nextSetTimestamp": newest + 1, "hasMoreRecords": more,
+                     "nextPageToken": str(offset + self.page_size) if more else None, "hashRecords": page}
+
+
+class TatFake(JsonFake):
+    """records: {"id", "hash_digest", "algorithm", "ideology", "file_type", "deleted", "updated_on"}; the
+    checkpoint is "updated_on,id" of a page's last record."""
+
+    def answer(self, method, path, query, headers, body):
+        if method == "POST":
+            if parse_qs(body.decode()) != {"username": ["user"], "password": ["pw"]}:
+                return 400, {"non_field_errors": ["bad credentials"]}
+            self.tokens_issued += 1
+            token = f"tok{self.tokens_issued}"
+            self.valid_tokens.add(token)
+            return 200, {"token": token}
+        if headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens:
+            return 401, {"detail": "expired"}
+        ordered = sorted(self.records, key=lambda r: (r["updated_on"], r["id"]))
+        if "after" in query:
+            stamp, rid = query["after"][0].split(",")
+            ordered = [r for r in ordered if (r["updated_on"], r["id"]) > (float(stamp), int(rid))]
+        offset = int(query.get("offset", ["0"])[0])
+        page = ordered[offset:offset + self.page_size]
+        more = offset + self.page_size < len(ordered)
+        after = f"&after={query['after'][0]}" if "after" in query else ""
+        last = page[-1] if page else None
+        return 200, {"count": len(ordered), "previous": None, "unknown_new_field": {"x": 1},
+                     "next": f"/api/hash-list/v2/all?order=asc{after}&limit={self.page_size}&offset="
+                             f"{offset + self.page_size}" if more else None,
+                     "checkpoint": f"{last['updated_on']},{last['id']}" if last else (query.get("after") or [None])[0],
+                     "results": [{**r, "created_on": "2024-01-01", "surprise": True} for r in page]}
+
+
+class ThreatExchangeFake(JsonFake):
+    """records: {"indicator", "type", "last_updated", "should_delete", "descriptors": {"data": [...]}}."""
+
+    def answer(self, method, path, query, headers, body):
+        if query.get("access_token") != ["app|secret"]:
+            return 400, {"error": {"message": "Invalid OAuth access token"}}
+        start, stop = int(query["start_time"][0]), int(query["stop_time"][0])
+        offset = int(query.get("after", ["0"])[0])
+        matching = [r for r in self.records if start <= r["last_updated"] < stop]
+        page = matching[offset:offset + self.page_size]
+        paging = {}
+        if offset + self.page_size < len(matching):
+            paging = {"next": f"{self.base}{path}?access_token=app|secret&start_time={start}&stop_time={stop}"
+                              f"&after={offset + self.page_size}"}
+        return 200, {"data": [{"id": str(i), **r} for i, r in enumerate(page)], "paging": paging}

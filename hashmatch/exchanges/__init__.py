@@ -8,6 +8,9 @@ each committed with the new checkpoint as one store generation.
     credentials.py  reading a credentials file: 0600, owned by the user, never logged
     http.py         the HTTP client: timeouts, bounded retries with backoff, size caps, TLS on
     ncmec.py        NCMEC hash sharing: XML windows of records, UTC, checkpoint per exhausted window
+    stopncii.py     StopNCII: JSON pages, Withdrawn/Deleted removed, the timestamp of a finished fetch
+    tat.py          Tech Against Terrorism: token auth renewed once, ids as keys, page checkpoints
+    threatexchange.py  Meta ThreatExchange: threat_updates of a privacy group, [since, now) windows
     url_file.py     the `url` and `file` types: a list file anywhere, diffed against what it brought
     fetcher.py      running fetches: one lock per source, batches into the store, audit, summary
 
@@ -24,10 +27,14 @@ import threading
 from hashmatch.errors import ConfigurationError
 from hashmatch.exchanges.base import Batch, ExchangeType
 from hashmatch.exchanges.ncmec import NcmecExchange
+from hashmatch.exchanges.stopncii import StopNciiExchange
+from hashmatch.exchanges.tat import TatExchange
+from hashmatch.exchanges.threatexchange import ThreatExchange
 from hashmatch.exchanges.url_file import FileExchange, UrlExchange
 
 ENTRY_POINT_GROUP = "hashmatch.exchanges"
-BUILTIN: tuple[ExchangeType, ...] = (NcmecExchange(), UrlExchange(), FileExchange())
+BUILTIN: tuple[ExchangeType, ...] = (NcmecExchange(), StopNciiExchange(), TatExchange(), ThreatExchange(),
+                                      UrlExchange(), FileExchange())
 _log = logging.getLogger("hashmatch.exchanges")
 _lock = threading.Lock()
 _registry: dict[str, ExchangeType] | None = None

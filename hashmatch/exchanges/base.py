@@ -77,7 +77,7 @@ class Records:
     def __len__(self) -> int:
         return len(self.upserts) + len(self.deleted)
 
-    def upsert(self, key: str, hashes: list[tuple[str, str]], *, category: str | None, date: str | None = None,
+    def upsert(self, key: str, hashes: list[tuple[str, Any]], *, category: str | None, date: str | None = None,
                tags: tuple[str, ...] = ()) -> None:
         """Record `key` with its (algorithm, hex) hashes; a hash that is not valid hex of its
         type's length counts as invalid; a record left with none is not listed."""
