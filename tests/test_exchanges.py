@@ -240,3 +240,52 @@ def test_the_cli_manages_sources(tmp_path):
     assert runner.invoke(main, ["exchange", "remove", "f", "--store", str(root)]).exit_code == 0
     store = Store.open(root)
     assert store.sources == {} and len(listed(store, "l")) == 2  # the list stays unless --drop-list
+
+
+def test_the_service_keeps_its_lists_current(tmp_path):
+    """serve --fetch-every: additions match and deletions stop without a restart; a source
+    that fails keeps the service ready on the last good lists, and says so in
+    /v1/exchanges and the metrics (behind a token)."""
+    from servicehelp import Server
+
+    pytest.importorskip("uvicorn")
+    import httpx
+
+    lst = tmp_path / "partner.txt"
+    write_list(lst, md5s("a", "b"))
+    root = tmp_path / "store"
+    add_source(Store.create(root), "partner", type="file", list_name="partner", url=str(lst), category="csam")
+    tokens = tmp_path / "tokens.json"
+    runner = CliRunner()
+    secret = runner.invoke(main, ["token", "add", "ops", "--scope", "match,admin,metrics", "--tokens",
+                                  str(tokens)]).stdout.strip()
+    headers = {"Authorization": f"Bearer {secret}"}
+    server = Server(root, tokens, "--fetch-every", "0.3")
+    try:
+        server.wait("/readyz")
+
+        def status_of(hash_: str) -> str:
+            return httpx.post(server.url + "/v1/lookup", json={"hashes": {"md5": hash_}}, headers=headers).json()[
+                "status"]
+
+        deadline = time.monotonic() + 20
+        while status_of(md5s("a")[0]) != "match":
+            assert time.monotonic() < deadline, "the first fetch never reached the service"
+            time.sleep(0.2)
+        write_list(lst, md5s("b", "c"))
+        while status_of(md5s("c")[0]) != "match" or status_of(md5s("a")[0]) != "no_match":
+            assert time.monotonic() < deadline + 20, "the change never reached the service"
+            time.sleep(0.2)
+        lst.unlink()  # the source fails from now on
+        while httpx.get(server.url + "/v1/exchanges", headers=headers).json()["sources"][0].get("failures", 0) < 2:
+            assert time.monotonic() < deadline + 40
+            time.sleep(0.2)
+        assert httpx.get(server.url + "/readyz").status_code == 200  # still matching on the last good list
+        assert status_of(md5s("c")[0]) == "match"
+        source = httpx.get(server.url + "/v1/exchanges", headers=headers).json()["sources"][0]
+        assert source["name"] == "partner" and source["last_error"] and source["last_success"]
+        metrics = httpx.get(server.url + "/metrics", headers=headers).text
+        assert 'hashmatch_exchange_consecutive_failures{source="partner"}' in metrics
+        assert httpx.get(server.url + "/v1/exchanges").status_code == 401
+    finally:
+        server.stop()

@@ -42,6 +42,8 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
               help="Seconds a client has from connecting (or a request's first byte) to the end of its headers.")
 @click.option("--body-timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
               help="Seconds a client has to send a request body (408 beyond).")
+@click.option("--fetch-every", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Fetch the store's exchange sources every so many seconds in the background (0: never).")
 @click.option("--shutdown-grace", "grace_s", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds a stopping server (SIGTERM, Ctrl-C) waits for requests in flight; then the workers are "
                    "killed and it exits.")
@@ -56,7 +58,8 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
                trim_help="Also match the hashes of uploads with flat borders trimmed.")
 @limit_options
 def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_body, in_memory, spool_dir, max_json,
-                  max_pending, timeout_s, cpu_limit_s, header_timeout, body_timeout, grace_s, memory_limit_mb,
+                  max_pending, timeout_s, cpu_limit_s, header_timeout, body_timeout, fetch_every, grace_s,
+                  memory_limit_mb,
                   poll_s, audit_log, algorithms, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash,
                   max_video_seconds, animated_as_video, **match) -> None:
     """Serve matching over HTTP: POST /v1/match (an upload), POST /v1/lookup (hashes),
@@ -90,7 +93,7 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
                        memory_limit=(memory_limit_mb << 20) or None, poll_s=poll_s)
     app = create_app(live, ServiceOptions(max_body=max_body, max_pending=max_pending or 4 * workers,
                                           in_memory=in_memory, spool_dir=spool_dir, max_json=max_json,
-                                          body_timeout=body_timeout,
+                                          body_timeout=body_timeout, fetch_every=fetch_every,
                                           audit_log=audit_log, tokens=tokens))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace_s,

@@ -34,6 +34,7 @@ from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
 from hashmatch.scan.scanner import file_row
 from hashmatch.service import tokens as token_store
 from hashmatch.service.audit import AuditLog, AuditUnavailable
+from hashmatch.service.exchange_loop import ExchangeLoop
 from hashmatch.service.live import LiveMatcher
 from hashmatch.service.metrics import Metrics
 from hashmatch.service.openapi import OPENAPI
@@ -54,6 +55,7 @@ class ServiceOptions:
     max_json: int = 16 << 20  # bytes of one JSON body (lookups, admin changes)
     max_json_inflight: int = 16  # JSON bodies being read or answered at once (503 beyond)
     body_timeout: float = 120.0  # seconds to receive a body (408 beyond)
+    fetch_every: float = 0.0  # seconds between fetches of the store's exchange sources (0: never)
     audit_log: str | None = None  # default: STORE/audit.jsonl
     # A TokenFile (re-read when it changes), a fixed list, or None: no authentication (loopback only).
     tokens: token_store.TokenFile | list[token_store.Token] | None = None
@@ -91,6 +93,7 @@ class _Service:
         self.limiter = anyio.CapacityLimiter(max(1, options.max_pending))
         self.audit_log = AuditLog(options.audit_log or os.path.join(live.store_path, "audit.jsonl"))
         metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0, self.audit_log)
+        self.exchanges = ExchangeLoop(live, metrics, options.fetch_every) if options.fetch_every > 0 else None
 
     def endpoint(self, name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
         async def run(request: Request) -> Response:
@@ -302,6 +305,16 @@ class _Service:
             body.close()
 
     # -- operations ------------------------------------------------------------------------------
+    async def exchanges_status(self, request: Request, matcher: Any, context: dict) -> Response:
+        """Each exchange source: its type and list, the last attempt and success, failures in
+        a row and the last error, and what the last fetch brought (never a secret)."""
+        matcher = self.require_ready(matcher)
+        status = self.exchanges.status if self.exchanges is not None else {}
+        return JSONResponse({"fetch_every": self.options.fetch_every, "sources": [
+            {"name": name, "type": spec.get("type"), "list": spec.get("list"), "last_fetch": spec.get("last_fetch"),
+             **{k: v for k, v in status.get(name, {}).items() if k != "list"}}
+            for name, spec in sorted(matcher.store.sources.items())]})
+
     async def healthz(self, request: Request, matcher: Any, context: dict) -> Response:
         return JSONResponse({"status": "alive"})
 
@@ -324,9 +337,13 @@ class _Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.live.start()
+        if self.exchanges is not None:
+            self.exchanges.start()
         try:
             yield
         finally:
+            if self.exchanges is not None:
+                await anyio.to_thread.run_sync(self.exchanges.stop)
             await anyio.to_thread.run_sync(self.live.stop)
             await anyio.to_thread.run_sync(self.audit_log.close)
 
@@ -341,6 +358,7 @@ class _Service:
             Route("/v1/lookup", endpoint("lookup", "match", self.lookup), methods=["POST"]),
             Route("/v1/lists", endpoint("lists", "match", self.lists), methods=["GET"]),
             Route("/v1/lists/{name}", endpoint("import", "admin", self.import_list), methods=["PUT"]),
+            Route("/v1/exchanges", endpoint("exchanges", "admin", self.exchanges_status), methods=["GET"]),
             Route("/v1/entries/{entry}/disable", endpoint("disable", "admin", self.set_disabled(True)),
                   methods=["POST"]),
             Route("/v1/entries/{entry}/enable", endpoint("enable", "admin", self.set_disabled(False)),

@@ -30,6 +30,17 @@ class Metrics:
         self.audit_failures = Gauge("hashmatch_audit_write_failures", "Failed writes of the audit log (retried)",
                                     registry=r)
         self.audit_pending = Gauge("hashmatch_audit_pending", "Audit lines waiting to be written", registry=r)
+        # Exchange sources (serve --fetch-every), per source.
+        self.exchange_success = Gauge("hashmatch_exchange_last_success_timestamp_seconds",
+                                      "When the source was last fetched successfully", ["source"], registry=r)
+        self.exchange_attempt = Gauge("hashmatch_exchange_last_attempt_timestamp_seconds",
+                                      "When the source's fetch was last tried", ["source"], registry=r)
+        self.exchange_failures = Gauge("hashmatch_exchange_consecutive_failures",
+                                       "Fetches of the source that failed in a row", ["source"], registry=r)
+        self.exchange_entries = Gauge("hashmatch_exchange_entries", "Entries of the list the source feeds",
+                                      ["source"], registry=r)
+        self.exchange_records = Counter("hashmatch_exchange_records", "Records fetched, by what became of them",
+                                        ["source", "kind"], registry=r)
 
     def bind(self, restarts: Callable[[], float], audit: Any = None) -> None:
         """Read the worker restarts (they live in the hashing pool) and the audit log's

@@ -72,6 +72,11 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": _answer("list, version, entries, generation", {"type": "object"}),
                           "409": _answer("the store refused the change (damaged, or changed meanwhile)", _ERROR),
                           **_ERRORS}}},
+        "/v1/exchanges": {"get": {
+            "summary": "The store's exchange sources: last attempt and success, failures in a row, last counts",
+            "security": _BEARER, "x-scope": "admin",
+            "responses": {"200": _answer("fetch_every and sources", {"type": "object", "required": ["sources"]}),
+                          **_ERRORS}}},
         **{f"/v1/entries/{{entry}}/{action}": {"post": {
             "summary": f"{action.capitalize()} one entry (false positives: disabled entries never match)",
             "security": _BEARER, "x-scope": "admin",
