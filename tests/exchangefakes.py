@@ -50,6 +50,16 @@ class NcmecFake(FakeServer):
         self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.records: list[tuple] = []
 
+    def window(self, start_ts: int, end_ts: int) -> list[tuple]:
+        """The records of [start, end), in a fixed shuffled order (not by timestamp), kept
+        while the records do not change (a 1M-record fake pages without rescanning)."""
+        key = (start_ts, end_ts, len(self.records), id(self.records))
+        if getattr(self, "_window_key", None) != key:
+            window = [r for r in self.records if start_ts <= r[0] < end_ts]
+            random.Random(start_ts).shuffle(window)
+            self._window_key, self._window = key, window
+        return self._window
+
     def truth(self) -> dict[str, dict[str, str]]:
         """MEMBER-ID -> {algorithm: hash} after every record in timestamp order (the last word wins)."""
         state: dict[str, dict[str, str]] = {}
@@ -79,8 +89,7 @@ class NcmecHandler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         start_ts, end_ts = _parse(query["from"][0]), _parse(query["to"][0])
         start = int(query.get("start", ["1"])[0])
-        window = [r for r in server.records if start_ts <= r[0] < end_ts]
-        random.Random(start_ts).shuffle(window)  # not in timestamp order within a window
+        window = server.window(start_ts, end_ts)
         page = window[start - 1:start - 1 + server.PAGE]
         body = [f'<queryResult xmlns="{NCMEC_NS}"><images count="{len(window)}">']
         for ts, member, rid, kind, prints, classification in page:
