@@ -66,7 +66,7 @@ def test_first_and_incremental_fetches_equal_the_ground_truth(setup):
     fake.records.append((T0 + 1, 42, 9999, "video", {"netclean": "x" * 10, "tmk_pdqf": "y"}, ""))
     [first] = fetch(root, http=client, clock=lambda: T0 + 100)
     assert first.ok, first.error
-    assert first.skipped == {"netclean": 1, "tmk_pdqf": 1}
+    assert first.added == 2500 and first.skipped == {"netclean": 1, "tmk_pdqf": 1}
     store = Store.open(root)
     assert stored(store) == truth_as_stored(fake)
     assert store.sources["ncmec"]["checkpoint"] == {"from": T0 + 100, "paging": None}
@@ -82,7 +82,7 @@ def test_first_and_incremental_fetches_equal_the_ground_truth(setup):
     fake.records += [(T0 + 152, 42 + i % 3, i, "deletedImage", {}, "") for i in range(3, 153, 3)]
     generation = store.generation
     [second] = fetch(root, http=client, clock=lambda: T0 + 200)
-    assert second.ok and (second.added, second.deleted) == (101, 50)
+    assert second.ok and (second.added, second.updated, second.deleted) == (100, 1, 50)
     store = Store.open(root)
     assert stored(store) == truth_as_stored(fake)
     assert store.generation == generation + 1  # one batch, one generation

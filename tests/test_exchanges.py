@@ -64,7 +64,7 @@ def test_a_file_source_follows_its_file(tmp_path):
     assert matcher.match_hashes({"md5": md5s("d")[0]}).matches[0].category == "csam"
     audit = [json.loads(line) for line in (tmp_path / "store" / "audit.jsonl").read_text().splitlines()]
     fetches = [line for line in audit if line["event"] == "exchange_fetch"]
-    assert [(f["upserted"], f["deleted"]) for f in fetches] == [(3, 0), (1, 1)]
+    assert [(f["added"], f["updated"], f["deleted"]) for f in fetches] == [(3, 0, 0), (1, 0, 1)]
     assert not any(h in json.dumps(fetches) for h in md5s("a", "b", "c", "d"))  # no hash values in the audit
 
 

@@ -81,8 +81,9 @@ class Summary:
 
     source: str
     list: str = ""
-    added: int = 0
-    deleted: int = 0
+    added: int = 0  # source records (keys) new to the list
+    updated: int = 0  # records that replaced what the list held for their key
+    deleted: int = 0  # records removed from the list
     skipped: Counter = field(default_factory=Counter)
     invalid: int = 0
     checkpoint: Any = None
@@ -95,7 +96,8 @@ class Summary:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "list": self.list, "added": self.added, "deleted": self.deleted,
+        return {"source": self.source, "list": self.list, "added": self.added, "updated": self.updated,
+                "deleted": self.deleted,
                 "skipped": dict(self.skipped), "invalid": self.invalid, "checkpoint": self.checkpoint,
                 "generation": self.generation, "seconds": round(self.seconds, 3), "error": self.error}
 
@@ -161,18 +163,20 @@ def _commit(root: Path, store: Store, name: str, spec: dict[str, Any], batch: An
             raise ConfigurationError(f"the exchange source {name!r} was removed during its fetch")
         return {**old, name: {**old[name], "checkpoint": checkpoint, "last_fetch": fetched_at}}
 
+    stats = {"added": 0, "updated": 0, "deleted": 0}
     if upserted or batch.deleted:
         store = store.apply_source_batch(spec["list"], batch.upserts, batch.deleted, version=fetched_at,
-                                         sources=sources)
+                                         sources=sources, stats=stats)
     else:
         store = store.set_sources(sources, f"exchange source {name}: checkpoint")
     spec["checkpoint"] = checkpoint
-    summary.added += upserted
-    summary.deleted += len(batch.deleted)
+    summary.added += stats["added"]
+    summary.updated += stats["updated"]
+    summary.deleted += stats["deleted"]
     summary.checkpoint, summary.generation = checkpoint, store.generation
     append_jsonl(root / AUDIT_LOG, {
-        "event": "exchange_fetch", "at": fetched_at, "source": name, "list": spec["list"], "upserted": upserted,
-        "deleted": len(batch.deleted), "skipped": dict(batch.skipped), "invalid": batch.invalid,
+        "event": "exchange_fetch", "at": fetched_at, "source": name, "list": spec["list"], **stats,
+        "skipped": dict(batch.skipped), "invalid": batch.invalid,
         "checkpoint": checkpoint, "generation": store.generation, **who()})
     return store
 

@@ -5,6 +5,7 @@ removed); redirects followed by hand, the caller's headers (credentials) dropped
 redirect leaves the origin; response bodies capped and streamed to a file when asked."""
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from urllib.parse import urljoin, urlsplit
 from hashmatch.errors import HashmatchError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# httpx logs every request's URL at INFO, query included: a ThreatExchange token rides there.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 MAX_REDIRECTS = 5
 
 

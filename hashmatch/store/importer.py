@@ -232,13 +232,16 @@ def _tags_column(tags: list, to_json: Callable[[Any], str | None]) -> list[str |
 
 
 def keyed_change(name: str, upserts: Any, deleted: Sequence[str], *, version: str, source_format: str,
-                 store_pdq_mode: str, sources: Callable[[dict[str, Any]], dict[str, Any]] | None
+                 store_pdq_mode: str, sources: Callable[[dict[str, Any]], dict[str, Any]] | None,
+                 stats: dict[str, int] | None = None
                  ) -> tuple[Callable[[sqlite3.Connection], _Delta], tuple[str, tuple, int] | None]:
     """The change an exchange batch makes to list `name` (created if new): every entry whose
     source key (its entry id) is deleted or upserted is removed, audited as deleted or
     replaced by the source, and the upserts' entries are inserted; the list's version
     becomes `version` and the store's sources `sources(old sources)` (the fetch's
-    checkpoint), in the same generation. Also the overlay scope of the keys it touches (O(change))."""
+    checkpoint), in the same generation. Also the overlay scope of the keys it touches
+    (O(change)). `stats` gets, once applied, how many upserted keys were new to the list
+    (added), how many replaced what it held (updated), and how many deleted keys it held."""
     keys = sorted({*deleted, *(k for k in getattr(upserts, "entry_ids", ()) if k is not None)})
     if upserts is not None and any(k is None for k in upserts.entry_ids):
         raise StoreError("every entry an exchange brings needs its source key")
@@ -248,9 +251,12 @@ def keyed_change(name: str, upserts: Any, deleted: Sequence[str], *, version: st
     def apply(db: sqlite3.Connection) -> _Delta:
         now = _now()
         gone_parts = []
+        held: set[str] = set()  # keys the list holds before the change
         for start in range(0, len(keys), _KEY_CHUNK):
             chunk = keys[start:start + _KEY_CHUNK]
             marks = ",".join("?" * len(chunk))
+            held.update(row[0] for row in db.execute(
+                f"SELECT DISTINCT entry_id FROM entries WHERE list_name = ? AND entry_id IN ({marks})", (name, *chunk)))
             for reason, wanted in (("deleted by the source", [k for k in chunk if k in deleted_set]),
                                    ("replaced by the source", [k for k in chunk if k not in deleted_set])):
                 if not wanted:
@@ -270,6 +276,9 @@ def keyed_change(name: str, upserts: Any, deleted: Sequence[str], *, version: st
             _bulk_insert(db, name, algorithm, ids, codes, columns)
             delta.added[algorithm] = entry_codes(algorithm, ids, codes) if isinstance(codes, list) \
                 else CodeArray(codes, ids)
+        if stats is not None:
+            upserted = {k for k in keys if k not in deleted_set}
+            stats.update(added=len(upserted - held), updated=len(upserted & held), deleted=len(deleted_set & held))
         return delta
 
     rows = 2 * len(keys) + (len(upserts) if upserts is not None else 0)

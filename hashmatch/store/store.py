@@ -316,14 +316,14 @@ class Store:
 
     def apply_source_batch(self, list_name: str, upserts: Any, deleted: Sequence[str], *, version: str,
                            sources: Callable[[dict[str, Any]], dict[str, Any]],
-                           source_format: str = "exchange") -> "Store":
+                           source_format: str = "exchange", stats: dict[str, int] | None = None) -> "Store":
         """One batch of an exchange fetch as one generation: the entries whose source keys
         (entry ids) are `deleted` or upserted are removed (audited), `upserts` (a ParsedList
         whose entry ids are the source keys) inserted, and the store's exchange sources
         replaced by `sources(the newest generation's)` (the fetch's new checkpoint), all atomically: a kill at any point
         leaves the previous generation or this one, never half (importer.keyed_change)."""
         apply, scope = keyed_change(list_name, upserts, deleted, version=version, source_format=source_format,
-                                    store_pdq_mode=self.pdq_mode, sources=sources)
+                                    store_pdq_mode=self.pdq_mode, sources=sources, stats=stats)
         count = len(upserts) if upserts is not None else 0
         return self._change(apply, f"exchange batch into {list_name}: {count} upserted, {len(deleted)} deleted",
                             scope)
