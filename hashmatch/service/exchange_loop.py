@@ -57,10 +57,12 @@ class ExchangeLoop:
             labels = (summary.source,)
             self.metrics.exchange_attempt.labels(*labels).set(now)
             if summary.ok:
-                state.update(failures=0, last_success=now, added=summary.added, deleted=summary.deleted,
+                state.update(failures=0, last_success=now, added=summary.added, updated=summary.updated,
+                             deleted=summary.deleted,
                              skipped=dict(summary.skipped), invalid=summary.invalid)
                 self.metrics.exchange_success.labels(*labels).set(now)
                 self.metrics.exchange_records.labels(summary.source, "added").inc(summary.added)
+                self.metrics.exchange_records.labels(summary.source, "updated").inc(summary.updated)
                 self.metrics.exchange_records.labels(summary.source, "deleted").inc(summary.deleted)
                 self.metrics.exchange_records.labels(summary.source, "skipped").inc(sum(summary.skipped.values()))
                 changed = changed or bool(summary.added or summary.deleted)
