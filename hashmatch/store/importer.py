@@ -250,6 +250,9 @@ def keyed_change(name: str, upserts: Any, deleted: Sequence[str], *, version: st
 
     def apply(db: sqlite3.Connection) -> _Delta:
         now = _now()
+        # Source keys are looked up batch after batch: without this index every lookup
+        # scans the list (quadratic over a first fetch). Kept by every later generation.
+        db.execute("CREATE INDEX IF NOT EXISTS entries_by_key ON entries (list_name, entry_id)")
         gone_parts = []
         held: set[str] = set()  # keys the list holds before the change
         for start in range(0, len(keys), _KEY_CHUNK):
