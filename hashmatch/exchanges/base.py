@@ -115,3 +115,30 @@ class Records:
         done = Batch(upserts, list(self.deleted), checkpoint, skipped=self.skipped, invalid=self.invalid)
         self._reset()  # ready for the next batch
         return done
+
+
+def json_page(body: bytes, items: str, where: str, *, required: bool = True) -> tuple[dict[str, Any], list[Any]]:
+    """A JSON page and its records (the list under `items`); a FetchError naming `where`
+    when the page does not parse (the fetch stops there, and the next one retries it)."""
+    import json
+
+    from hashmatch.exchanges.http import FetchError
+
+    try:
+        page = json.loads(body)
+    except ValueError:
+        page = None
+    if not isinstance(page, dict) or (required and items not in page) or not isinstance(page.get(items) or [], list):
+        raise FetchError(f"{where} sent a malformed page")
+    return page, page.get(items) or []
+
+
+def typed_key(records: Records, kind: Any, value: str, algorithms: dict[str, str]) -> tuple[str, str] | None:
+    """(algorithm, key) of a record whose source names its hash type `kind`, the key being
+    `kind:value`; None, counted as skipped under `kind`, for a type hashmatch does not keep."""
+    kind = str(kind)
+    algorithm = algorithms.get(kind)
+    if algorithm is None:
+        records.skipped[kind] += 1
+        return None
+    return algorithm, f"{kind}:{value.lower()}"

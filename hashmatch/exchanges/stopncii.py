@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from hashmatch.exchanges.base import BATCH_RECORDS, Batch, ExchangeType, FetchContext, Records
+from hashmatch.exchanges.base import BATCH_RECORDS, Batch, ExchangeType, FetchContext, Records, json_page, typed_key
 from hashmatch.exchanges.http import FetchError
 
 SIGNALS = {"ImagePDQ": "pdq", "VideoMD5": "md5"}
@@ -47,8 +47,8 @@ class StopNciiExchange(ExchangeType):
                 raise FetchError(f"the stopncii keys were refused (HTTP {answer.status})")
             if answer.status != 200:
                 raise FetchError(f"stopncii answered HTTP {answer.status} (from timestamp {start})")
-            page = _json(answer.body, start)
-            for record in page.get("hashRecords") or ():
+            page, found = json_page(answer.body, "hashRecords", f"stopncii (from timestamp {start})", required=False)
+            for record in found:
                 _record(record, records, source.get("category"))
             following = int(page.get("nextSetTimestamp") or following)
             token = page.get("nextPageToken")
@@ -59,28 +59,14 @@ class StopNciiExchange(ExchangeType):
         yield records.batch({"timestamp": following, "fetched_at": int(context.clock())})
 
 
-def _json(body: bytes, start: int) -> dict[str, Any]:
-    import json
-
-    try:
-        page = json.loads(body)
-    except ValueError:
-        page = None
-    if not isinstance(page, dict):
-        raise FetchError(f"stopncii sent a malformed page (from timestamp {start})")
-    return page
-
-
 def _record(record: Any, records: Records, category: str | None) -> None:
     if not isinstance(record, dict) or not isinstance(record.get("hashValue"), str):
         records.invalid += 1
         return
-    kind = str(record.get("signalType"))
-    algorithm = SIGNALS.get(kind)
-    if algorithm is None:
-        records.skipped[kind] += 1
+    typed = typed_key(records, record.get("signalType"), record["hashValue"], SIGNALS)
+    if typed is None:
         return
-    key = f"{kind}:{record['hashValue'].lower()}"
+    algorithm, key = typed
     status = record.get("hashStatus")
     if status in REMOVED:
         records.delete(key)

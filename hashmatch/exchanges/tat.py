@@ -11,7 +11,7 @@ import json
 from typing import Any, Iterator
 from urllib.parse import urljoin
 
-from hashmatch.exchanges.base import BATCH_RECORDS, Batch, ExchangeType, FetchContext, Records
+from hashmatch.exchanges.base import BATCH_RECORDS, Batch, ExchangeType, FetchContext, Records, json_page
 from hashmatch.exchanges.http import FetchError
 
 ALGORITHMS = {"PDQ": "pdq", "MD5": "md5", "SHA256": "sha256", "SHA1": "sha1"}
@@ -38,12 +38,8 @@ class TatExchange(ExchangeType):
                 continue
             if answer.status != 200:
                 raise FetchError(f"tat answered HTTP {answer.status} (after checkpoint {last!r})")
-            try:
-                page = json.loads(answer.body)
-                results = page["results"]
-            except (ValueError, KeyError, TypeError):
-                raise FetchError(f"tat sent a malformed page (after checkpoint {last!r})") from None
-            for record in results if isinstance(results, list) else ():
+            page, found = json_page(answer.body, "results", f"tat (after checkpoint {last!r})")
+            for record in found:
                 _record(record, records, source.get("category"))
             last = page.get("checkpoint") or last
             url, params = (urljoin(base, page["next"]) if page.get("next") else None), None

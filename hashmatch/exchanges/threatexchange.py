@@ -11,10 +11,9 @@ Options: `privacy_group=ID` (required).
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator
 
-from hashmatch.exchanges.base import BATCH_RECORDS, Batch, ExchangeType, FetchContext, Records
+from hashmatch.exchanges.base import BATCH_RECORDS, Batch, ExchangeType, FetchContext, Records, json_page, typed_key
 from hashmatch.exchanges.http import FetchError
 
 TYPES = {"HASH_PDQ": "pdq", "HASH_MD5": "md5", "HASH_SHA256": "sha256", "HASH_VIDEO_MD5": "md5"}
@@ -49,12 +48,8 @@ class ThreatExchange(ExchangeType):
                 raise FetchError(f"threatexchange refused the app token (HTTP {answer.status})")
             if answer.status != 200:
                 raise FetchError(f"threatexchange answered HTTP {answer.status}")
-            try:
-                page = json.loads(answer.body)
-                data = page["data"]
-            except (ValueError, KeyError, TypeError):
-                raise FetchError("threatexchange sent a malformed page") from None
-            for update in data if isinstance(data, list) else ():
+            page, found = json_page(answer.body, "data", f"threatexchange (privacy group {group})")
+            for update in found:
                 _update(update, records, source.get("category"))
             url, params = ((page.get("paging") or {}).get("next") or None), None
             if url is not None and len(records) >= BATCH_RECORDS:
@@ -66,12 +61,10 @@ def _update(update: Any, records: Records, category: str | None) -> None:
     if not isinstance(update, dict) or not isinstance(update.get("indicator"), str):
         records.invalid += 1
         return
-    kind = str(update.get("type"))
-    algorithm = TYPES.get(kind)
-    if algorithm is None:
-        records.skipped[kind] += 1
+    typed = typed_key(records, update.get("type"), update["indicator"], TYPES)
+    if typed is None:
         return
-    key = f"{kind}:{update['indicator'].lower()}"
+    algorithm, key = typed
     descriptors = ((update.get("descriptors") or {}).get("data") or []) if isinstance(update.get("descriptors"),
                                                                                       dict) else []
     if update.get("should_delete") is True or not descriptors:
