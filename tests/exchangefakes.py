@@ -86,6 +86,10 @@ class NcmecHandler(http.server.BaseHTTPRequestHandler):
             return self._send(500, b"")
         if step == "malformed":
             return self._send(200, b"<queryResult><images><image><member")
+        if step == "bomb":  # billion laughs: entity expansion a plain parser would follow
+            entities = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10 if i else "lol"}">' for i in range(9))
+            return self._send(200, f'<?xml version="1.0"?><!DOCTYPE q [{entities}]><queryResult>&l8;</queryResult>'
+                              .encode())
         query = parse_qs(urlsplit(self.path).query)
         start_ts, end_ts = _parse(query["from"][0]), _parse(query["to"][0])
         start = int(query.get("start", ["1"])[0])

@@ -143,3 +143,18 @@ def test_member_filters_and_refused_credentials(setup, tmp_path):
     [refused] = fetch(root, ["wrong"], http=client, clock=lambda: T0 + 10)
     assert not refused.ok and "credentials were refused" in refused.error and "nope" not in refused.error
     assert not other.exists()
+
+
+def test_hostile_pages_are_refused_not_followed(setup):
+    """An XML entity bomb is refused by defusedxml (a malformed page, nothing committed);
+    an answer over the size cap is refused before it is held."""
+    fake, root, _ = setup
+    fake.records = [(T0, 42, i, "image", {"md5": md5(str(i))}, "") for i in range(5)]
+    fake.script = ["bomb"]
+    [bombed] = fetch(root, http=HttpClient(attempts=1), clock=lambda: T0 + 10)
+    assert not bombed.ok and "malformed page" in bombed.error
+    [capped] = fetch(root, http=HttpClient(attempts=1, max_bytes=100), clock=lambda: T0 + 10)
+    assert not capped.ok and "exceeds 100 bytes" in capped.error
+    assert Store.open(root).sources["ncmec"]["checkpoint"] is None
+    [done] = fetch(root, http=HttpClient(attempts=1), clock=lambda: T0 + 10)
+    assert done.ok and stored(Store.open(root)) == truth_as_stored(fake)
