@@ -290,8 +290,10 @@ def test_a_killed_writer_leaves_no_sensitive_partial_file(tmp_path):
 
     images = tmp_path / "images"
     images.mkdir()
-    for i in range(150):
-        (images / f"{i}.png").write_bytes(encode(make_rgb(800, 600, seed=i, kind="noise"), "PNG"))
+    for i in range(20):  # hashed first: the output is partly written when the kill comes
+        (images / f"a{i:02d}.png").write_bytes(encode(make_rgb(320, 240, seed=i, kind="noise"), "PNG"))
+    for i in range(4):  # then JPEG magic and 8 MiB of 0xFF: seconds each for the decoder to reject
+        (images / f"z{i}.jpg").write_bytes(b"\xff\xd8\xff" + b"\xff" * (8 << 20))
     out = tmp_path / "out"
     out.mkdir()
     process = subprocess.Popen([sys.executable, "-m", "hashmatch.cli", "hash", "-a", "pdq,phash", "-w", "1",
