@@ -66,6 +66,7 @@ class IsolatedHasher:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
+        self._closed = False
         self.replaced = 0
 
     def __enter__(self) -> "IsolatedHasher":
@@ -76,6 +77,7 @@ class IsolatedHasher:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True  # a worker being started now is killed as soon as it exists
             workers, self._idle = list(self._all), []
             self._all.clear()
         for worker in workers:
@@ -117,7 +119,11 @@ class IsolatedHasher:
                 return self._idle.pop()
         worker = _Worker(self._ctx, self._job)
         with self._lock:
-            self._all.add(worker)
+            closed = self._closed
+            if not closed:
+                self._all.add(worker)
+        if closed:
+            worker.kill()  # closed while it started (a server shutting down): the input gets worker_crashed
         return worker
 
     def _checkin(self, worker: _Worker | None) -> None:

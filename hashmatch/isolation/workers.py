@@ -15,7 +15,8 @@ a decoder costs only its own outcome, never the process that asked for it.
 * isolated.py's ``IsolatedHasher`` gives single calls the same protection (the Python
   API with ``Matcher(isolate=True)``, ``hashmatch hash --timeout``, the service) over
   these worker processes.
-* A worker never outlives its parent (PR_SET_PDEATHSIG and a watchdog thread), and with
+* A worker never outlives the process that asked for it (a watchdog on that process, and
+  PR_SET_PDEATHSIG on the forkserver), and with
   a CPU budget (``HashJob.cpu_limit_s``) the kernel stops it when a file has used it up.
 * A task names the file the walk saw (``WalkedFile``: path, device, inode): the worker
   opens it without following a symbolic link planted since (unless the walk followed
@@ -166,11 +167,11 @@ def _source(conn: Connection, task: list[Any]) -> str | WalkedFile | bytes:
     return path if device is None else WalkedFile(path, device, inode, follow)
 
 
-def _worker_main(conn: Connection, job_json: str) -> None:
+def _worker_main(conn: Connection, job_json: str, owner: int) -> None:
     """A worker process: hash each task received until told to stop (null). Before
     decoding a file it sends {"partial": facts} (size and exact hashes), so the pool can
     still match those if the decode then crashes or hangs."""
-    _die_with_parent()
+    _die_with_parent(owner)
     _keep_freed_memory()
     job = HashJob.from_json(job_json)
     hasher = job.hasher()
@@ -208,27 +209,49 @@ def _worker_main(conn: Connection, job_json: str) -> None:
         _send(conn, record)
 
 
-def _die_with_parent() -> None:
-    """A worker never outlives the process that started it (the forkserver, which itself
-    ends with the hashmatch process): the kernel kills it when its parent dies (Linux
-    PR_SET_PDEATHSIG), and a watchdog thread exits it when it finds itself reparented
-    (elsewhere, or if the signal was missed), even in the middle of a decode."""
-    parent = os.getppid()
+def _die_with_parent(owner: int) -> None:
+    """A worker never outlives the hashmatch process that asked for it (`owner`), even in
+    the middle of a decode. Its parent is the forkserver, which lives as long as any of its
+    workers does (each holds the forkserver's "alive" pipe), so the parent alone is not
+    enough: a watchdog thread waits on the owner itself (a pidfd, where Linux has them:
+    no PID reuse race; else a liveness check every 0.5 s) and exits the worker when it is
+    gone; the kernel also kills it when the forkserver dies (PR_SET_PDEATHSIG)."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() != parent:  # the parent died before the signal was armed
+    try:
+        pidfd = os.pidfd_open(owner)
+    except (OSError, AttributeError):
+        pidfd = None
+    if pidfd is None and not _alive(owner):
         os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
+        if pidfd is not None:
+            import select
+
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll()  # readable once the owner has exited
+        else:
+            while _alive(owner):
+                time.sleep(0.5)
         os._exit(1)
 
-    threading.Thread(target=watch, name="hashmatch-parent-watchdog", daemon=True).start()
+    threading.Thread(target=watch, name="hashmatch-owner-watchdog", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _limit_cpu(seconds: float) -> None:
@@ -293,7 +316,7 @@ def _address_space_in_use() -> int:
 class _Worker:
     def __init__(self, ctx, job: HashJob):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, job.to_json()), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, job.to_json(), os.getpid()), daemon=True)
         self.process.start()
         child.close()
         self.inflight: deque[str | os.PathLike] = deque()  # sent, not yet answered; the head is being hashed
