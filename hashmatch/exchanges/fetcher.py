@@ -26,12 +26,11 @@ from hashmatch.errors import ConfigurationError, HashmatchError
 from hashmatch.exchanges.base import FetchContext
 from hashmatch.exchanges.credentials import read_credentials
 from hashmatch.exchanges.http import FetchError, HttpClient
-from hashmatch.store.files import AUDIT_LOG
+from hashmatch.store.files import AUDIT_LOG, SPOOL
 from hashmatch.store.manifest import now
 from hashmatch.store.store import Store
 
 SOURCE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-SPOOL = ".hashmatch-spool"
 
 
 def add_source(store: Store, name: str, *, type: str, list_name: str, url: str | None = None,

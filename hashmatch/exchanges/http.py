@@ -32,7 +32,6 @@ class Answer:
     status: int
     headers: Any
     body: bytes
-    url: str
 
 
 class HttpClient:
@@ -85,7 +84,7 @@ class HttpClient:
                         self._pause(attempt, wait)
                         continue
                     body = self._read(response, into)
-                    return Answer(response.status_code, response.headers, body, str(response.url))
+                    return Answer(response.status_code, response.headers, body)
             except httpx.TransportError as exc:
                 if last:
                     raise FetchError(f"{_safe(url)}: {type(exc).__name__} after {self.attempts} attempts") from None

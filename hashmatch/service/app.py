@@ -39,6 +39,7 @@ from hashmatch.service.live import LiveMatcher
 from hashmatch.service.metrics import Metrics
 from hashmatch.service.openapi import OPENAPI
 from hashmatch.service.uploads import BodyError, prepare_spool, read_body, read_upload
+from hashmatch.store.files import SPOOL
 
 _log = logging.getLogger("hashmatch.service")
 #: Largest number of precomputed queries in one /v1/lookup request.
@@ -74,7 +75,7 @@ class _Service:
 
     def __init__(self, live: LiveMatcher, options: ServiceOptions):
         self.live, self.options = live, options
-        self.spool = prepare_spool(options.spool_dir or os.path.join(live.store_path, ".hashmatch-spool"))
+        self.spool = prepare_spool(options.spool_dir or os.path.join(live.store_path, SPOOL))
         self.json_inflight = 0
         self.metrics = metrics = Metrics()
         previous = live.on_swap
@@ -173,9 +174,8 @@ class _Service:
         for m in matches:
             self.metrics.matches.labels(m["list_name"], m.get("category") or "").inc()
 
-    def admin_audit(self, context: dict, action: str, what: dict[str, Any], store: Any) -> None:
+    def admin_audit(self, context: dict, action: str, what: dict[str, Any], generation: int) -> None:
         """Who changed the lists through the service (the token's name), and what."""
-        generation = store if isinstance(store, int) else store.generation
         with contextlib.suppress(AuditUnavailable):  # the change is committed: the store's own audit has it
             self.audit_log.append({"event": "service_admin", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "request_id": context["request_id"], "token": context["token"], "action": action,
@@ -270,7 +270,7 @@ class _Service:
             except HashmatchError as exc:
                 raise _Reject(404 if "no entries" in str(exc) else 409, exc.code, str(exc)) from None
             await anyio.to_thread.run_sync(self.live.refresh)
-            self.admin_audit(context, "enable" if not disabled else "disable", {"entry": entry}, store)
+            self.admin_audit(context, "enable" if not disabled else "disable", {"entry": entry}, store.generation)
             return JSONResponse({"entry": entry, "disabled": disabled, "generation": store.generation})
         return change
 

@@ -23,6 +23,7 @@ from hashmatch.store.manifest import Manifest, check_not_rolled_back, read_high_
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 AUDIT_LOG = "audit.jsonl"  # one line per change (and per scan against the store)
+SPOOL = ".hashmatch-spool"  # private working files of the service and of fetches (0700), never part of a generation
 CLEANUP_WAIT = 2.0  # seconds a writer tries to get the openers' lock (module docstring)
 OPEN_ATTEMPTS = 10  # times Store.open reads a manifest that moved under it before giving up
 
