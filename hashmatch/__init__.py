@@ -40,9 +40,11 @@ _LAZY = {
     **dict.fromkeys(("DEFAULT_PDQ_QUALITY_GATE", "DEFAULT_THRESHOLDS", "Match", "MatchConfig", "Matcher",
                      "MatchResult", "open_matcher"), "matching.matcher"),
     **dict.fromkeys(("EntryInfo", "ListInfo", "Store", "StoreError", "StoreIntegrityError"), "store.store"),
+    **dict.fromkeys(("Decision", "DecisionError", "DecisionLog"), "accountability.decisions"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from hashmatch.accountability.decisions import Decision, DecisionError, DecisionLog
     from hashmatch.decode.image import DEFAULT_FORMATS, DecodeLimits, sniff_format
     from hashmatch.lists import ParsedList, detect_format, read_list, write_list
     from hashmatch.matching.matcher import (
@@ -91,4 +93,5 @@ __all__ = [
     "DEFAULT_PDQ_QUALITY_GATE", "DEFAULT_THRESHOLDS", "EntryInfo", "ListInfo", "Match", "MatchResult",
     "Matcher", "Store", "StoreError", "StoreIntegrityError", "open_matcher",
     "ListFormatError", "ParsedList", "detect_format", "read_list", "write_list",
+    "Decision", "DecisionError", "DecisionLog",
 ]

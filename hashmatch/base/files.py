@@ -7,11 +7,12 @@ reader must never see half a file, and a killed writer must leave none behind.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 
 @contextlib.contextmanager
@@ -98,6 +99,18 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 100) -> str:
+    """Write a matplotlib figure as PNG (0600, atomic) and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    return os.fspath(path)
 
 
 def make_private_dirs(path: str | os.PathLike) -> None:

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lookup": ("lookup", "lookup", "Look hashes up: HASH arguments, or one per line on stdin."),
     "scan": ("scan", "scan_command", "Scan files and folders (recursively) against a store or list files."),
     "exchange": ("exchange", "exchange_group", "Sources that keep lists current: add them, fetch them incrementally."),
+    "decide": ("accountability", "decide_command", "Record what was done with matches (a scan report's rows)."),
+    "dsa": ("accountability", "dsa_group", "DSA statements of reasons, their submission, transparency counts."),
     "serve": ("serve", "serve_command", "Serve matching over HTTP (hashmatch[serve])."),
     "token": ("serve", "token_group", "Bearer tokens of hashmatch serve (the file keeps only their hashes)."),
     "evaluate": ("tools", "evaluate_command", "Measure how many transformed copies each hash setting still finds."),

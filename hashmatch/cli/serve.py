@@ -52,6 +52,10 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
 @click.option("--poll", "poll_s", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between checks for a new store generation.")
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="[default: STORE/audit.jsonl]")
+@click.option("--decisions", "decision_log", type=click.Path(dir_okay=False),
+              help="The decision log POST /v1/decisions appends to [default: STORE/decisions.jsonl].")
+@click.option("--evidence-ttl", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+              help="Seconds a matched answer's evidence is kept for a decision naming its request_id.")
 @click.option("-a", "--algorithm", "algorithms", multiple=True,
               help="Algorithms to hash and match [default: those in the store when the service starts].")
 @match_options(dihedral_help="Also match PDQ's rotated and flipped variants.",
@@ -59,11 +63,11 @@ TOKENS_OPTION = click.option("--tokens", "tokens_path", required=True, type=clic
 @limit_options
 def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_body, in_memory, spool_dir, max_json,
                   max_pending, timeout_s, cpu_limit_s, header_timeout, body_timeout, fetch_every, grace_s,
-                  memory_limit_mb,
-                  poll_s, audit_log, algorithms, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash,
-                  max_video_seconds, animated_as_video, **match) -> None:
+                  memory_limit_mb, poll_s, audit_log, decision_log, evidence_ttl, algorithms, max_bytes, max_pixels,
+                  no_verify_jpeg, seconds_per_hash, max_video_seconds, animated_as_video, **match) -> None:
     """Serve matching over HTTP: POST /v1/match (an upload), POST /v1/lookup (hashes),
-    GET /v1/lists, admin changes, /healthz, /readyz, /metrics, /openapi.json."""
+    GET /v1/lists, admin changes, POST /v1/decisions, /healthz, /readyz, /metrics,
+    /openapi.json."""
     try:
         import uvicorn
 
@@ -94,7 +98,8 @@ def serve_command(store_path, host, port, workers, tokens_path, no_auth, max_bod
     app = create_app(live, ServiceOptions(max_body=max_body, max_pending=max_pending or 4 * workers,
                                           in_memory=in_memory, spool_dir=spool_dir, max_json=max_json,
                                           body_timeout=body_timeout, fetch_every=fetch_every,
-                                          audit_log=audit_log, tokens=tokens))
+                                          audit_log=audit_log, decision_log=decision_log,
+                                          evidence_ttl=evidence_ttl, tokens=tokens))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace_s,
                 http=protocol_with_header_timeout(header_timeout))
@@ -123,7 +128,8 @@ def token_group() -> None:
 @token_group.command("add")
 @click.argument("name")
 @click.option("--scope", "scopes", default="match", show_default=True,
-              help="Comma list: match (match and lookup), admin (list and entry changes), metrics (/metrics).")
+              help="Comma list: match (match and lookup), admin (list and entry changes), metrics (/metrics), "
+                   "decide (/v1/decisions).")
 @TOKENS_OPTION
 def token_add(name, scopes, tokens_path) -> None:
     """Create token NAME and print its secret once (it is not stored)."""

@@ -18,7 +18,6 @@ rate. Work runs in processes, one original (and all its copies) per task.
 """
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing as mp
 import os
@@ -28,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from hashmatch.base.files import atomic_write
+from hashmatch.base.files import atomic_write, save_figure
 from hashmatch.config import usable_cores
 from hashmatch.errors import ConfigurationError, ImageError
 from hashmatch.evaluation.transforms import BUILTIN, DEFAULT, Transform
@@ -291,15 +290,7 @@ def _plots(result: EvaluationResult, output: str) -> list[str]:
 
 
 def _save(fig, output: str, name: str) -> str:
-    import matplotlib.pyplot as plt
-
-    path = os.path.join(output, name)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    with atomic_write(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-    return path
+    return save_figure(fig, os.path.join(output, name), dpi=110)
 
 
 def table(records: Iterable[dict[str, Any]]) -> str:

@@ -30,14 +30,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hashmatch import signals
+from hashmatch.accountability.decisions import DECISION_LOG, DecisionLog
 from hashmatch.errors import ConfigurationError, HashmatchError, ListFormatError
 from hashmatch.scan.scanner import file_row
 from hashmatch.service import tokens as token_store
 from hashmatch.service.audit import AuditLog, AuditUnavailable
+from hashmatch.service.decisions import DecisionEndpoints, RecentEvidence
 from hashmatch.service.exchange_loop import ExchangeLoop
 from hashmatch.service.live import LiveMatcher
 from hashmatch.service.metrics import Metrics
 from hashmatch.service.openapi import OPENAPI
+from hashmatch.service.rejects import Reject as _Reject
 from hashmatch.service.uploads import BodyError, prepare_spool, read_body, read_upload
 from hashmatch.store.files import SPOOL
 
@@ -58,14 +61,11 @@ class ServiceOptions:
     body_timeout: float = 120.0  # seconds to receive a body (408 beyond)
     fetch_every: float = 0.0  # seconds between fetches of the store's exchange sources (0: never)
     audit_log: str | None = None  # default: STORE/audit.jsonl
+    decision_log: str | None = None  # default: STORE/decisions.jsonl
+    evidence_ttl: float = 3600.0  # seconds a matched answer's evidence is kept for POST /v1/decisions
+    evidence_max: int = 100_000  # matched answers kept at most (the oldest go first)
     # A TokenFile (re-read when it changes), a fixed list, or None: no authentication (loopback only).
     tokens: token_store.TokenFile | list[token_store.Token] | None = None
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.headers = status, code, headers or {}
 
 
 class _Service:
@@ -95,6 +95,9 @@ class _Service:
         self.audit_log = AuditLog(options.audit_log or os.path.join(live.store_path, "audit.jsonl"))
         metrics.bind(lambda: float(live.isolated.replaced) if live.isolated is not None else 0.0, self.audit_log)
         self.exchanges = ExchangeLoop(live, metrics, options.fetch_every) if options.fetch_every > 0 else None
+        self.recent = RecentEvidence(options.evidence_ttl, options.evidence_max)
+        self.decisions = DecisionEndpoints(
+            self, DecisionLog(options.decision_log or os.path.join(live.store_path, DECISION_LOG)), self.recent)
 
     def endpoint(self, name: str, scope: str | None, handler: Callable[[Request, Any, dict], Awaitable[Response]]):
         async def run(request: Request) -> Response:
@@ -113,7 +116,7 @@ class _Service:
                                       {"WWW-Authenticate": "Bearer"})
                     if scope not in token.scopes:
                         raise _Reject(403, "forbidden", f"this token lacks the {scope!r} scope")
-                    context["token"] = token.name
+                    context["token"], context["scopes"] = token.name, token.scopes
                 response = await handler(request, self.live.current, context)
                 outcome = context.get("outcome", "ok")
             except (_Reject, BodyError) as exc:
@@ -181,6 +184,14 @@ class _Service:
                                    "request_id": context["request_id"], "token": context["token"], "action": action,
                                    **what, "store_generation": generation})
 
+    def decision_audit(self, context: dict, action: str, puid: str) -> None:
+        """A decision or review recorded through the service: by which token."""
+        with contextlib.suppress(AuditUnavailable):  # the decision log itself holds it
+            self.audit_log.append({"event": "service_decision", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                    time.gmtime()),
+                                   "request_id": context["request_id"], "token": context["token"], "action": action,
+                                   "puid": puid})
+
     # -- match an upload -------------------------------------------------------------------------
     async def match(self, request: Request, matcher: Any, context: dict) -> Response:
         matcher = self.require_ready(matcher)
@@ -209,9 +220,11 @@ class _Service:
             context["outcome"] = problem["code"]
             if row["status"] != "error":
                 self.audit(context, "match", matcher, row["status"], row["matches"])
+                self.recent.keep(context["request_id"], [row])
             return JSONResponse(row, 413 if problem["code"] == "too_large" else 422)
         context["outcome"] = row["status"]
         self.audit(context, "match", matcher, row["status"], row["matches"])
+        self.recent.keep(context["request_id"], [row])
         return JSONResponse(row)
 
     # -- match precomputed hashes ----------------------------------------------------------------
@@ -239,6 +252,7 @@ class _Service:
         status = "match" if matched else "no_match"
         context["outcome"] = status
         self.audit(context, "lookup", matcher, status, matched)
+        self.recent.keep(context["request_id"], results)
         body = {"results": results} if batch else results[0]
         return JSONResponse({**body, "request_id": context["request_id"]})
 
@@ -263,16 +277,25 @@ class _Service:
             if not isinstance(payload, dict) or not (reason is None or (isinstance(reason, str) and
                                                                          len(reason) <= MAX_REASON)):
                 raise _Reject(400, "bad_request", f'expected {{"reason": TEXT}} (at most {MAX_REASON} characters)')
-            try:
-                store = await anyio.to_thread.run_sync(
-                    lambda: matcher.store.set_disabled([entry], disabled, f"{reason or 'via the service'} "
-                                                                          f"(token {context['token']})"))
-            except HashmatchError as exc:
-                raise _Reject(404 if "no entries" in str(exc) else 409, exc.code, str(exc)) from None
-            await anyio.to_thread.run_sync(self.live.refresh)
-            self.admin_audit(context, "enable" if not disabled else "disable", {"entry": entry}, store.generation)
-            return JSONResponse({"entry": entry, "disabled": disabled, "generation": store.generation})
+            generation = await self.change_entries(context, matcher, [entry], disabled, reason or "via the service")
+            return JSONResponse({"entry": entry, "disabled": disabled, "generation": generation})
         return change
+
+    async def change_entries(self, context: dict, matcher: Any, entries: list[int], disabled: bool,
+                             reason: str) -> int:
+        """Disable or enable entries (a new generation, audited with the token's name)."""
+        try:
+            store = await anyio.to_thread.run_sync(
+                lambda: matcher.store.set_disabled(entries, disabled, f"{reason} (token {context['token']})"))
+        except HashmatchError as exc:
+            raise _Reject(404 if "no entries" in str(exc) else 409, exc.code, str(exc)) from None
+        await anyio.to_thread.run_sync(self.live.refresh)
+        what = {"entry": entries[0]} if len(entries) == 1 else {"entries": entries}
+        self.admin_audit(context, "enable" if not disabled else "disable", what, store.generation)
+        return store.generation
+
+    async def disable_entries(self, context: dict, entries: list[int], reason: str) -> int:
+        return await self.change_entries(context, self.require_ready(self.live.current), entries, True, reason)
 
     async def import_list(self, request: Request, matcher: Any, context: dict) -> Response:
         self.require_ready(matcher)
@@ -358,6 +381,9 @@ class _Service:
             Route("/v1/lookup", endpoint("lookup", "match", self.lookup), methods=["POST"]),
             Route("/v1/lists", endpoint("lists", "match", self.lists), methods=["GET"]),
             Route("/v1/lists/{name}", endpoint("import", "admin", self.import_list), methods=["PUT"]),
+            Route("/v1/decisions", endpoint("decide", "decide", self.decisions.decide), methods=["POST"]),
+            Route("/v1/decisions/{puid}/review", endpoint("review", "decide", self.decisions.review),
+                  methods=["POST"]),
             Route("/v1/exchanges", endpoint("exchanges", "admin", self.exchanges_status), methods=["GET"]),
             Route("/v1/entries/{entry}/disable", endpoint("disable", "admin", self.set_disabled(True)),
                   methods=["POST"]),

@@ -20,6 +20,26 @@ _QUERY = {"type": "object", "required": ["hashes"], "properties": {
 }, "additionalProperties": True, "description": "Other keys are the fields `hashmatch hash` records carry "
                                                 "(pdq_quality, pdq_dihedral...)"}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_ACTIONS = ["removed", "disabled", "demoted", "age_restricted", "interaction_restricted", "labelled",
+            "monetary_suspended", "monetary_terminated", "service_partially_suspended", "service_suspended",
+            "service_partially_terminated", "service_terminated", "account_suspended", "account_terminated"]
+_DECISION = {"type": "object", "required": ["puid", "action", "automated"], "additionalProperties": False,
+             "properties": {
+                 "request_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                 "result": {"type": "integer", "minimum": 0, "description": "the result's index in a batch lookup"},
+                 "evidence": {"type": "object", "description": "the row of a match or lookup answer"},
+                 "puid": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,500}$"},
+                 "action": {"oneOf": [{"enum": _ACTIONS}, {"type": "array", "items": {"enum": _ACTIONS},
+                                                           "minItems": 1}]},
+                 "automated": {"enum": ["fully", "partially", "not"]},
+                 "review": {"enum": ["confirmed", "false_match"]},
+                 "content_type": {"enum": ["image", "video", "other"]},
+                 "content_date": {"type": "string", "format": "date"},
+                 "decided_at": {"type": "string", "format": "date-time"}},
+             "description": "exactly one of request_id and evidence"}
+_REVIEW = {"type": "object", "required": ["review"], "additionalProperties": False, "properties": {
+    "review": {"enum": ["confirmed", "false_match"]}, "after_complaint": {"type": "boolean"},
+    "disable_entries": {"type": "boolean"}, "reason": {"type": "string", "maxLength": 500}}}
 
 
 def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +108,26 @@ OPENAPI: dict[str, Any] = {
                           "404": _answer("no such entry", _ERROR),
                           "409": _answer("the store refused the change (damaged, or changed meanwhile)", _ERROR),
                           **_ERRORS}}} for action in ("disable", "enable")},
+        "/v1/decisions": {"post": {
+            "summary": "Record what the platform did with a match: the request_id of an earlier matched answer "
+                       "(kept for --evidence-ttl) or the evidence itself, plus puid, action, automation",
+            "security": _BEARER, "x-scope": "decide",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _DECISION}}},
+            "responses": {"201": _answer("the decision as recorded", {"type": "object", "required": ["decision"]}),
+                          "404": _answer("no matched answer with this request_id is kept", _ERROR),
+                          "409": _answer("the puid is already recorded (a puid is never reused)", _ERROR),
+                          **_ERRORS}}},
+        "/v1/decisions/{puid}/review": {"post": {
+            "summary": "Record the human review of a decision; a false match may disable the entries (admin too)",
+            "security": _BEARER, "x-scope": "decide",
+            "parameters": [{"name": "puid", "in": "path", "required": True, "schema": {
+                "type": "string", "pattern": "^[A-Za-z0-9_-]{1,500}$"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _REVIEW}}},
+            "responses": {"201": _answer("puid, review, reviewed_at (disabled_entries, generation)",
+                                         {"type": "object", "required": ["puid", "review"]}),
+                          "404": _answer("no decision with this puid", _ERROR),
+                          "409": _answer("already reviewed, or the store refused the change", _ERROR),
+                          **_ERRORS}}},
         "/healthz": {"get": {"summary": "The process is alive",
                              "responses": {"200": _answer("alive", {"type": "object"})}}},
         "/readyz": {"get": {"summary": "The store is loaded and matching, and the audit log writable",

@@ -32,8 +32,9 @@ from typing import Iterator
 from hashmatch.base.files import atomic_write
 from hashmatch.errors import ConfigurationError
 
-#: match: /v1/match, /v1/lookup, /v1/lists; admin: list and entry changes; metrics: /metrics.
-SCOPES = ("match", "admin", "metrics")
+#: match: /v1/match, /v1/lookup, /v1/lists; admin: list and entry changes; metrics: /metrics;
+#: decide: /v1/decisions (recording what the platform did with a match, and reviews).
+SCOPES = ("match", "admin", "metrics", "decide")
 #: Seconds between checks of the token file for changes, in a running service.
 CHECK_S = 1.0
 _log = logging.getLogger("hashmatch.service")
