@@ -29,9 +29,9 @@ def row(i: int, *, category: str = "csam", algorithm: str = "pdq", distance: int
     return record
 
 
-def fill(log, count: int, *, seed: int = 5, prefix: str = "d") -> list[dict]:
-    """Record `count` varied decisions in a DecisionLog (one fsync) and review some; what was
-    recorded, as plain dicts, for independent counting."""
+def fill(log, count: int, *, seed: int = 5, prefix: str = "d", review_every: int = 7) -> list[dict]:
+    """Record `count` varied decisions in a DecisionLog (one fsync) and review every
+    `review_every`-th (0: none); what was recorded, as plain dicts, for independent counting."""
     from hashmatch.accountability.decisions import make_decision
 
     rng = random.Random(seed)
@@ -53,8 +53,8 @@ def fill(log, count: int, *, seed: int = 5, prefix: str = "d") -> list[dict]:
                          "month": month, "list": f"{category}-list"})
     log.append(made)
     for i, item in enumerate(expected):
-        if i % 7 == 0:
-            item["review"] = "false_match" if i % 21 == 0 else "confirmed"
+        if review_every and i % review_every == 0:
+            item["review"] = "false_match" if i % (3 * review_every) == 0 else "confirmed"
             item["complaint"] = i % 42 == 0
             log.review(item["puid"], item["review"], after_complaint=item["complaint"])
     return expected

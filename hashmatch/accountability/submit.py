@@ -100,7 +100,9 @@ class Submitter:
         state = _State(state_path or statements_path + ".state")
         rejects = rejects_path or statements_path + ".rejected.jsonl"
         summary = SubmitSummary()
-        pending: list[dict[str, Any]] = []
+        # Two passes over the file, so memory holds puids, never the statements: the first
+        # validates and finds what is to send, the second sends it in batches.
+        pending: set[str] = set()
         seen: set[str] = set()
 
         def reject(puid: str, errors: dict[str, Any], where: str) -> None:
@@ -126,25 +128,33 @@ class Submitter:
             if found:
                 reject(puid, found, "hashmatch")
                 continue
-            pending.append(statement)
-        if dry_run:
-            summary.remaining = len(pending)
-            return summary
+            pending.add(puid)
+        del seen
         summary.remaining = len(pending)
+        if dry_run or not pending:
+            return summary
         try:
-            uncertain = [s for s in pending if s["puid"] in state.sending]
-            if uncertain:  # sent by a run that died before it learnt the answer
-                there = [s["puid"] for s in uncertain if self._exists(s["puid"])]
-                if there:
-                    state.write("existing", there)
-                    summary.already += len(there)
-                    summary.remaining -= len(there)
-                    gone = set(there)
-                    pending = [s for s in pending if s["puid"] not in gone]
-            for start in range(0, len(pending), self.batch):
-                self._send(pending[start:start + self.batch], state, summary, reject)
+            batch: list[dict[str, Any]] = []
+            for statement in _read(statements_path):
+                puid = statement.get("puid") if isinstance(statement, dict) else None
+                if puid not in pending:
+                    continue
+                pending.discard(puid)  # the first occurrence only
+                if puid in state.sending and self._exists(puid):  # sent by a run that died before the answer
+                    state.write("existing", [puid])
+                    summary.already += 1
+                    summary.remaining -= 1
+                    continue
+                batch.append(statement)
+                if len(batch) == self.batch:
+                    self._send(batch, state, summary, reject)
+                    if progress is not None:
+                        progress(len(batch))
+                    batch = []
+            if batch:
+                self._send(batch, state, summary, reject)
                 if progress is not None:
-                    progress(len(pending[start:start + self.batch]))
+                    progress(len(batch))
         except SubmitStopped as exc:
             summary.stopped = str(exc)  # the caller reports it (exit 2); a rerun resumes
         return summary
