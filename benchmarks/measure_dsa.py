@@ -33,7 +33,7 @@ def _timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
     """(seconds, peak RSS MiB, result) of the CLI as a process."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "hashmatch.cli", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, cwd="/")
     with PeakRSS(process.pid) as rss:
         out, err = process.communicate()
     elapsed = time.perf_counter() - started

@@ -86,7 +86,7 @@ def test_a_puid_is_never_reused_across_threads_and_processes(tmp_path: Path) -> 
               "for i in range(60):\n"
               "    try: log.record(row(i), puid=f'p{i}', action='removed', automated='fully')\n"
               "    except DecisionError: pass\n") % (str(Path(__file__).parent), str(path))
-    other = subprocess.Popen([sys.executable, "-c", script])
+    other = subprocess.Popen([sys.executable, "-c", script], cwd="/")  # the installed hashmatch, not the tree
     threads = [threading.Thread(target=record, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()

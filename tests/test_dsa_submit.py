@@ -107,7 +107,7 @@ def test_kill_9_mid_submission_then_resume_stores_every_puid_once(tmp_path: Path
     fake.script = ["delay:0.15"] * 40
     process = subprocess.Popen([sys.executable, "-m", "hashmatch.cli", "dsa", "submit", str(statements), "--url",
                                 fake.base, "--token-file", str(_token(tmp_path))], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, cwd="/")
     deadline = time.monotonic() + 60
     while fake.stored_count < 500 and time.monotonic() < deadline:
         time.sleep(0.02)
