@@ -162,10 +162,12 @@ def video_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 
 @pytest.mark.parametrize("transform", sorted(synthetic.TRANSFORMS))
 def test_transformed_copies_match(video_store: tuple[Path, dict[str, bytes]], transform: str) -> None:
-    """Every transform matches; letterboxing through the trimmed frames (trim_borders), as
-    PDQ itself does not survive bars (neither does Meta's vPDQ)."""
+    """Every transform matches; letterboxed, pillarboxed and coloured-bar copies through the
+    trimmed frames (trim_borders), as PDQ itself does not survive bars (neither does
+    Meta's vPDQ)."""
     store_path, originals = video_store
-    matcher = Matcher(Store.open(store_path), algorithms=("vpdq",), trim_borders=transform == "letterbox")
+    boxed = "box" in transform or "bars" in transform  # bars: matched through the trimmed frames
+    matcher = Matcher(Store.open(store_path), algorithms=("vpdq",), trim_borders=boxed)
     upload = synthetic.transformed(transform, originals["v2"], seed=5)
     result = matcher.match(upload)
     assert result.status == "match", transform

@@ -9,8 +9,9 @@ the copy is hashed under each setting and compared with the originals:
   against a list of these originals would look like).
 
 Settings: ``pdq:full``, ``pdq:full+dihedral`` (the copy's 8 variants searched, as
-``--dihedral`` does), ``pdq:full+trim`` (an extra variant hashed after trimming uniform
-borders, so letterboxed or framed copies can match), ``pdq:cimg512`` and
+``--dihedral`` does), ``pdq:full+trim`` (extra variants hashed after trimming uniform
+borders and of pictures found inside the frame, so letterboxed, framed and screenshotted
+copies can match), ``pdq:cimg512`` and
 ``pdq:cimg512+dihedral``, ``phash``, ``dhash``, ``ahash``. PDQ copies below the quality
 gate count as misses. Per (setting, transform) the result holds recall and false-match
 rate at the default threshold, and the threshold and recall at a target false-match
@@ -70,14 +71,15 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
         "dhash": (d([a.hashes["dhash"]]), None),
         "ahash": (d([a.hashes["ahash"]]), None),
     }
+    # With trimming, the trimmed PDQ and the PDQ of each picture found inside the frame are
+    # more variants of the query (Matcher(trim_borders=True)), each if it passes the gate.
+    extra = [(a.pdq_trimmed, a.pdq_trimmed_quality)] if a.pdq_trimmed is not None else []
+    extra += [(p["hash"], p["quality"]) for p in a.values["pdq"].get("pictures") or ()]
+    kept = [(h, q) for h, q in extra if q is not None and q >= DEFAULT_PDQ_QUALITY_GATE]
     out["pdq:full+trim"] = out["pdq:full"]
-    trimmed, trimmed_quality = a.pdq_trimmed, a.pdq_trimmed_quality
-    if trimmed is not None:
-        assert trimmed_quality is not None  # PDQ gives both or neither
-        if trimmed_quality >= DEFAULT_PDQ_QUALITY_GATE:
-            # The trimmed PDQ is one more variant of the query (Matcher(trim_borders=True)).
-            out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([trimmed])]),
-                                    max(a.pdq_quality, trimmed_quality))
+    if kept:
+        out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([h for h, _ in kept])]),
+                                max([a.pdq_quality] + [q for _, q in kept]))
     return out
 
 

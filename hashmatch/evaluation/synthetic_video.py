@@ -300,6 +300,29 @@ def _letterbox(data: bytes, rng: np.random.Generator) -> bytes:
     return _map(data, edit)
 
 
+def _boxed(vertical: bool, share: float, colour: tuple[int, int, int] | None = (0, 0, 0)) -> VideoTransform:
+    """The picture fitted, aspect kept, into a frame whose bars (top and bottom, or left and
+    right) take `share` of its height (width): what re-encoding a 4:3 clip into a 16:9 or
+    a 9:16 frame does. colour None: a uniform colour drawn per video (bars are not always
+    black)."""
+    def transform(data: bytes, rng: np.random.Generator) -> bytes:
+        _, _, (width, height) = _probe(data)
+        fill = colour if colour is not None else tuple(int(c) for c in rng.integers(0, 256, 3))
+        if vertical:  # bars above and below: a taller frame, even-sized for yuv420p
+            out_w, out_h = width, 2 * round(height / (1 - share) / 2)
+        else:
+            out_w, out_h = 2 * round(width / (1 - share) / 2), height
+
+        def edit(rgb: np.ndarray) -> np.ndarray:
+            out = np.empty((out_h, out_w, 3), np.uint8)
+            out[:] = fill
+            y, x = (out_h - height) // 2, (out_w - width) // 2
+            out[y:y + height, x:x + width] = rgb
+            return out
+        return _map(data, edit)
+    return transform
+
+
 def _logo(data: bytes, rng: np.random.Generator) -> bytes:
     # A static semi-opaque badge ~1/8 of the width in a corner chosen by rng, as a channel or app watermark.
     _, _, (width, height) = _probe(data)
@@ -325,6 +348,12 @@ TRANSFORMS: dict[str, VideoTransform] = {
     "fps_15": lambda data, rng: encode(_resampled(data, 15.0), 15.0),
     "fps_24": lambda data, rng: encode(_resampled(data, 24.0), 24.0),
     "letterbox": _letterbox,
+    "letterbox_20pct": _boxed(True, 0.2),
+    "letterbox_40pct": _boxed(True, 0.4),
+    "pillarbox_20pct": _boxed(False, 0.2),
+    "pillarbox_40pct": _boxed(False, 0.4),
+    "bars_colour_20pct": _boxed(True, 0.2, None),
+    "pillarbox_colour_30pct": _boxed(False, 0.3, None),
     "logo_overlay": _logo,
     "grey": lambda data, rng: _map(data, lambda f: np.repeat((f @ _LUMA + 0.5).astype(np.uint8)[..., None], 3, 2)),
     "webm_vp9": lambda data, rng: _map(data, codec="libvpx-vp9", container="webm"),

@@ -15,11 +15,11 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from hashmatch.evaluation import screenshots
+from hashmatch.evaluation.screenshots import WORDS
+
 Transform = Callable[[Image.Image, np.random.Generator], Union[Image.Image, bytes]]
 
-WORDS = ("shared", "from", "my", "phone", "look", "at", "this", "lol", "repost", "original",
-         "credit", "to", "the", "owner", "best", "day", "ever", "wow", "new", "pic", "2024",
-         "follow", "for", "more", "@user", "#nofilter", "via", "forum", "group", "chat")
 
 
 def jpeg(image: Image.Image, quality: int) -> bytes:
@@ -33,10 +33,14 @@ def resize(image: Image.Image, factor: float, method: Image.Resampling = Image.R
     return image.resize((max(1, round(w * factor)), max(1, round(h * factor))), method)
 
 
-def crop(image: Image.Image, fraction: float) -> Image.Image:
-    """Cut `fraction` of the width and height off each side."""
+def crop(image: Image.Image, fraction: float, anchor: str = "centre") -> Image.Image:
+    """Cut `fraction` of the width and height off each side (anchor centre), or off the
+    right and bottom only (anchor corner: the top-left corner stays), as `hashmatch
+    evaluate` counts a crop of N%."""
     w, h = image.size
     dx, dy = round(w * fraction), round(h * fraction)
+    if anchor == "corner":
+        return image.crop((0, 0, w - dx, h - dy))
     return image.crop((dx, dy, w - dx, h - dy))
 
 
@@ -111,8 +115,8 @@ def _resize(factor: float) -> Transform:
     return lambda im, rng: resize(im, factor)
 
 
-def _crop(percent: int) -> Transform:
-    return lambda im, rng: crop(im, percent / 100)
+def _crop(percent: int, anchor: str = "centre") -> Transform:
+    return lambda im, rng: crop(im, percent / 100, anchor)
 
 
 def _pad(percent: int) -> Transform:
@@ -133,6 +137,7 @@ BUILTIN: dict[str, Transform] = {
     **{f"jpeg_q{q}": _jpeg(q) for q in (30, 50, 75, 95)},
     **{f"resize_{f:g}x": _resize(f) for f in (0.25, 0.5, 0.75, 1.5, 2.0)},
     **{f"crop_{p}pct": _crop(p) for p in (2, 5, 10, 20)},
+    **{f"crop_corner_{p}pct": _crop(p, "corner") for p in (2, 5, 10)},
     **{f"pad_{p}pct": _pad(p) for p in (5, 10, 20, 30)},
     "rotate_90": lambda im, rng: im.transpose(Image.Transpose.ROTATE_90),
     "rotate_180": lambda im, rng: im.transpose(Image.Transpose.ROTATE_180),
@@ -155,6 +160,9 @@ BUILTIN: dict[str, Transform] = {
     "caption": caption,
     "watermark": watermark,
     "screenshot_border": border,
+    "screenshot_phone": screenshots.phone,
+    "screenshot_browser": screenshots.browser,
+    "pasted_canvas": screenshots.canvas,
 }
 
 #: A quicker default set (20 transforms) covering every family.

@@ -34,6 +34,9 @@ from hashmatch.video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PER
 #: default_threshold; plug-ins bring their own): PDQ 31 is Meta's published rule, the
 #: 64-bit ones are measured (signals/imagehash_family.py, README "Thresholds").
 DEFAULT_THRESHOLDS = {s.name: s.default_threshold for s in signals.BUILTIN if not s.exact}
+#: PDQ distance within which a picture found inside a frame (--trim-borders: screenshots,
+#: canvases) matches: measured in benchmarks/measure_variants.py (docs/detection-quality.md).
+DEFAULT_PICTURE_THRESHOLD = 31
 
 
 @dataclass
@@ -65,7 +68,9 @@ class MatchConfig:
     thresholds: inclusive distance per perceptual algorithm, over DEFAULT_THRESHOLDS.
     pdq_quality_gate: PDQ queries below this quality are reported low_quality, not matched.
     dihedral / trim_borders: also search PDQ's 7 flipped/rotated variants / the PDQ of the
-    image with flat borders trimmed. engine: auto, flat or mih. limits, exif_transpose,
+    image with flat borders trimmed and of pictures found inside it (screenshots, canvases;
+    those within picture_threshold), and vPDQ's frames without bars constant over the
+    video. engine: auto, flat or mih. limits, exif_transpose,
     seconds_per_hash: as Hasher. video_query_percent / video_compared_percent: vPDQ's match
     rule (video/matching.py). isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
     with `timeout_s` per input and `memory_limit` bytes per worker, on `workers` processes
@@ -76,6 +81,7 @@ class MatchConfig:
     pdq_quality_gate: int = DEFAULT_PDQ_QUALITY_GATE
     dihedral: bool = False
     trim_borders: bool = False
+    picture_threshold: int = DEFAULT_PICTURE_THRESHOLD
     engine: str = "auto"
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     exif_transpose: bool = False
@@ -325,7 +331,11 @@ class Matcher:
         found: dict[tuple[str, int], Hit] = {}  # (algorithm, store id) -> the best hit and its variant
         variants: dict[tuple[str, int], str | None] = {}
         for (algorithm, variant, _), search_hits in zip(searches, hits):
+            limit = (signals.get(algorithm).variant_threshold(variant, self.config, self.thresholds[algorithm])
+                     if variant is not None and algorithm in self.thresholds else None)
             for hit in search_hits:
+                if limit is not None and hit[2] is None and hit[1] > limit:
+                    continue  # a variant held to a tighter threshold
                 key = (algorithm, hit[0])
                 best = found.get(key)
                 # A video keeps the variant matching the larger share of the query; a hash the
@@ -351,7 +361,7 @@ class Matcher:
     def _evidence(self, algorithm: str, store_id: int, distance: int, variant: str | None,
                   value: Mapping[str, Any], entry: MatchedEntry, video: VideoEvidence | None = None) -> Match:
         signal = signals.get(algorithm)
-        threshold = 0 if signal.exact else self.thresholds[algorithm]
+        threshold = 0 if signal.exact else signal.variant_threshold(variant, self.config, self.thresholds[algorithm])
         return Match(algorithm=algorithm, distance=distance, threshold=threshold,
                      list_name=entry.list_name, list_version=entry.list_version, category=entry.category,
                      entry_id=entry.entry_id, store_id=store_id,

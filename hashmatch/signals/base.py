@@ -195,6 +195,11 @@ class SignalType:
         value was gated (too low a quality to be matched)."""
         return [(None, value["hash"])], False
 
+    def variant_threshold(self, variant: str | None, config: Any, threshold: int) -> int:
+        """The inclusive distance a hit of query `variant` must be within (at most
+        `threshold`, the type's): variants that are a guess may be held tighter."""
+        return threshold
+
     def default_variant(self, config: Any) -> str | None:
         """The variant name reported for a hit of the plain query."""
         return None

@@ -28,6 +28,10 @@ DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "fl
 #: PDQ hashes below this quality are unreliable (Meta discards them).
 DEFAULT_QUALITY_GATE = 50
 
+#: Variant names of pictures found inside a frame: "picture:LEFT,TOP,RIGHT,BOTTOM" (pixels).
+PICTURE_PREFIX = "picture:"
+_HEX = frozenset("0123456789abcdef")
+
 _CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
 _GREY_MODES = frozenset({"L", "LA", "1"})  # what CImg loads with one channel
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
@@ -68,6 +72,9 @@ class PDQ(SignalType):
             trimmed = _trimmed(context, options)
             if trimmed is not None:
                 value["trimmed"], value["trimmed_quality"] = trimmed
+            pictures = _pictures(context, options)
+            if pictures:
+                value["pictures"] = pictures
         return value
 
     # -- records -------------------------------------------------------------------------
@@ -79,6 +86,8 @@ class PDQ(SignalType):
             fields["pdq_dihedral"] = dict(value["dihedral"])
         if value.get("trimmed") is not None:
             fields.update(pdq_trimmed=value["trimmed"], pdq_trimmed_quality=value.get("trimmed_quality"))
+        if value.get("pictures"):
+            fields["pdq_pictures"] = [dict(p) for p in value["pictures"]]
         return fields
 
     def value_from_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,6 +98,9 @@ class PDQ(SignalType):
             got = record.get(field)
             if isinstance(got, kind) and not isinstance(got, bool):
                 value[key] = got
+        pictures = record.get("pdq_pictures")
+        if isinstance(pictures, list):
+            value["pictures"] = pictures  # checked by check_value before any matching
         return value
 
     def csv_columns(self, options: HashOptions) -> list[str]:
@@ -117,6 +129,16 @@ class PDQ(SignalType):
     # -- matching ------------------------------------------------------------------------
     def check_value(self, value: Mapping[str, Any]) -> None:
         super().check_value(value)
+        for picture in value.get("pictures") or ():
+            box = picture.get("box") if isinstance(picture, Mapping) else None
+            if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in box)):
+                raise ValueError("a PDQ picture variant needs its box: [left, top, right, bottom]")
+            if not isinstance(picture.get("quality", 0), int):
+                raise ValueError("a PDQ picture variant's quality is an integer")
+            code = picture.get("hash")
+            if not isinstance(code, str) or len(code) != self.hex_length or not set(code.lower()) <= _HEX:
+                raise ValueError(f"a PDQ picture variant's hash must be {self.hex_length} hex digits")
         for name, code in {**(value.get("dihedral") or {}), **({"trimmed": value["trimmed"]}
                                                                if value.get("trimmed") else {})}.items():
             if not isinstance(code, str) or len(code) != self.hex_length or not set(code.lower()) <= set(
@@ -134,13 +156,25 @@ class PDQ(SignalType):
         trimmed_quality = value.get("trimmed_quality")
         if config.trim_borders and value.get("trimmed") and (trimmed_quality is None or trimmed_quality >= gate):
             variants["trimmed"] = value["trimmed"].lower()
+        extra: list[tuple[str | None, str]] = []
+        if config.trim_borders:  # pictures found inside the frame (screenshots), each its own query
+            extra += [(picture_variant(p["box"]), p["hash"].lower()) for p in value.get("pictures") or ()
+                      if p.get("quality", gate) >= gate]
         quality = value.get("quality")
         if quality is not None and quality < gate:
-            if "trimmed" not in variants:
+            if "trimmed" not in variants and not extra:
                 return [], True
-            return [("trimmed", variants["trimmed"])], False  # only the trimmed picture is good enough
+            # only the trimmed or embedded pictures are good enough
+            return ([("trimmed", variants["trimmed"])] if "trimmed" in variants else []) + extra, False
         queries: list[tuple[str | None, str]] = [] if "original" in variants else [(None, value["hash"])]
-        return queries + list(variants.items()), False
+        return queries + list(variants.items()) + extra, False
+
+    def variant_threshold(self, variant: str | None, config: Any, threshold: int) -> int:
+        """Variants that are a guess (a picture found inside the frame) match at
+        config.picture_threshold, never looser than the type's threshold."""
+        if variant is not None and variant.startswith(PICTURE_PREFIX):
+            return min(threshold, config.picture_threshold)
+        return threshold
 
     def default_variant(self, config: Any) -> str | None:
         return DIHEDRAL_NAMES[0] if config.dihedral else None
@@ -202,3 +236,26 @@ def _trimmed(context: ImageContext, options: HashOptions) -> tuple[str, int] | N
         return None
     hashes, quality = pdq_hashes(decoded, options.pdq_mode, False)
     return hashes[0], quality
+
+
+def picture_variant(box: Any) -> str:
+    return PICTURE_PREFIX + ",".join(str(int(v)) for v in box)
+
+
+def _pictures(context: ImageContext, options: HashOptions) -> list[dict[str, Any]]:
+    """The PDQ of each picture found inside the frame (decode.pictures: a screenshot, a
+    canvas), with its box and quality."""
+    from hashmatch.decode.image import DecodeLimits, decode
+    from hashmatch.decode.pictures import picture_boxes
+    from hashmatch.errors import ImageError
+
+    found = []
+    image = context.rgb()
+    for box in picture_boxes(image):
+        try:
+            decoded = decode(image.crop(box), options.limits or DecodeLimits())
+        except ImageError:
+            continue
+        hashes, quality = pdq_hashes(decoded, options.pdq_mode, False)
+        found.append({"hash": hashes[0], "quality": quality, "box": list(box)})
+    return found

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from hashmatch._native import pdq as _pdq
+from hashmatch.decode.borders import ConstantBars
 from hashmatch.decode.image import DecodeLimits, Source
 from hashmatch.decode.video import VideoInfo, open_video
 
@@ -84,6 +85,7 @@ def hash_video(source: Source, *, seconds_per_hash: float = DEFAULT_SECONDS_PER_
     out = np.zeros((1, 32), np.uint8)
     frames: list[Frame] = []
     trimmed: list[Frame] = []
+    bars = ConstantBars() if trim_borders else None
     with open_video(source, limits, threads=threads) as video:
         fps32 = np.float32(video.info.fps)
         if on_open is not None:
@@ -94,10 +96,35 @@ def hash_video(source: Source, *, seconds_per_hash: float = DEFAULT_SECONDS_PER_
             quality = _pdq.pdq_hash(np.ascontiguousarray(pixels), _pdq.LUMA_CPP_RGB, True, out)
             timestamp = float(np.float32(number) / fps32)  # the C++'s float arithmetic
             frames.append(Frame(out[0].tobytes().hex(), int(quality), timestamp, number))
-            if trim_borders:
+            if bars is not None:
+                bars.add(pixels)
                 trimmed.append(_trimmed_frame(pixels, frames[-1]))
-        return VideoHash(tuple(frames), video.info, video.decoded, seconds_per_hash,
-                         tuple(trimmed) if trim_borders else None)
+        info, decoded = video.info, video.decoded
+    rectangle = bars.rectangle() if bars is not None else None
+    if rectangle is not None:
+        # Bars constant over the whole video: every frame cropped to the same content
+        # rectangle, in a second decode (frames are never all held in memory).
+        trimmed = _cropped_frames(source, limits, threads, seconds_per_hash, rectangle, frames)
+    return VideoHash(tuple(frames), info, decoded, seconds_per_hash, tuple(trimmed) if trim_borders else None)
+
+
+def _cropped_frames(source: Source, limits: DecodeLimits, threads: int, seconds_per_hash: float,
+                    rectangle: tuple[int, int, int, int], plain: list[Frame]) -> list[Frame]:
+    if hasattr(source, "seek"):
+        source.seek(0)
+    left, top, right, bottom = rectangle
+    out = np.zeros((1, 32), np.uint8)
+    by_number = {f.number: f for f in plain}
+    cropped: list[Frame] = []
+    with open_video(source, limits, threads=threads) as video:
+        for number, frame in video.kept_frames(video.every(seconds_per_hash)):
+            original = by_number.get(number)
+            if original is None:
+                continue
+            pixels = frame.to_ndarray(format="rgb24", interpolation="AREA")[top:bottom, left:right]
+            quality = _pdq.pdq_hash(np.ascontiguousarray(pixels), _pdq.LUMA_CPP_RGB, True, out)
+            cropped.append(Frame(out[0].tobytes().hex(), int(quality), original.timestamp, number))
+    return cropped
 
 
 def _trimmed_frame(pixels: np.ndarray, frame: Frame) -> Frame:
