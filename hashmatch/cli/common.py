@@ -10,6 +10,7 @@ import click
 
 from hashmatch.cli.terminal import safe
 from hashmatch.decode.image import DecodeLimits
+from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD
 from hashmatch.signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from hashmatch.video import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
 
@@ -45,6 +46,11 @@ def match_options(*, dihedral_help: str, trim_help: str) -> Callable[[Callable],
                      show_default=True,
                      help="PDQ hashes whose quality is below this are reported low_quality, not matched."),
         click.option("--trim-borders", is_flag=True, help=trim_help),
+        click.option("--crop-robust", is_flag=True,
+                     help="Also match PDQ's zoom-out variants of a query that may be a crop (centre or a corner "
+                          "cut by 2-12%), each within --crop-threshold; the evidence names the variant."),
+        click.option("--crop-threshold", type=click.IntRange(0, 255), default=DEFAULT_CROP_THRESHOLD,
+                     show_default=True, help="PDQ distance within which a zoom-out variant matches."),
         click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True),
         click.option("--video-query-percent", type=click.FloatRange(0, 100), default=DEFAULT_QUERY_PERCENT,
                      show_default=True, help="vPDQ: share of the query video's frames that must match a listed video."),
@@ -92,14 +98,15 @@ def decode_limits(max_bytes: int, max_pixels: int, no_verify_jpeg: bool, max_vid
 
 def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders: bool, engine: str,
                  video_query_percent: float = DEFAULT_QUERY_PERCENT,
-                 video_compared_percent: float = DEFAULT_COMPARED_PERCENT, **more: Any) -> MatchConfig:
+                 video_compared_percent: float = DEFAULT_COMPARED_PERCENT, crop_robust: bool = False,
+                 crop_threshold: int = DEFAULT_CROP_THRESHOLD, **more: Any) -> MatchConfig:
     """The MatchConfig of the match_options values (plus any other MatchConfig field)."""
     from hashmatch.matching.matcher import MatchConfig
 
     return MatchConfig(thresholds=parse_thresholds(thresholds), dihedral=dihedral,
                        pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine,
                        video_query_percent=video_query_percent, video_compared_percent=video_compared_percent,
-                       **more)
+                       crop_robust=crop_robust, crop_threshold=crop_threshold, **more)
 
 
 def parse_thresholds(specs) -> dict[str, int]:

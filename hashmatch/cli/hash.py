@@ -83,7 +83,10 @@ def _write_frame_file(folder: str, path: str, value: str) -> None:
                    "cimg512: Meta's C++ pdq-photo-hasher.")
 @click.option("--dihedral", is_flag=True, help="Also output PDQ's 7 rotated/flipped variants.")
 @click.option("--trim-borders", is_flag=True,
-              help="Also output the PDQ of the image with flat borders trimmed (pdq_trimmed), when it has any.")
+              help="Also output the PDQ of the image with flat borders trimmed (pdq_trimmed), when it has any, and "
+                   "of pictures found inside it (pdq_pictures: screenshots, canvases).")
+@click.option("--crop-robust", is_flag=True,
+              help="Also output the PDQ of the image's zoom-out variants (pdq_crops), for lookup --crop-robust.")
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write here (created 0600, atomically) instead of stdout.")
@@ -100,7 +103,7 @@ def _write_frame_file(folder: str, path: str, value: str) -> None:
                    "a file that crashes or exhausts its worker also costs only its record [default: in-process].")
 @click.option("--memory-limit", "memory_limit_mb", type=click.IntRange(min=0), default=DEFAULT_MEMORY_LIMIT >> 20,
               show_default=True, help="With --timeout: address-space limit per worker, MiB (0: none).")
-def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_format, output, workers,
+def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, crop_robust, output_format, output, workers,
                  apply_exif_orientation, vpdq_frames_dir, max_bytes, max_pixels, no_verify_jpeg, seconds_per_hash,
                  max_video_seconds, animated_as_video, timeout_s, memory_limit_mb) -> None:
     """Hash image and video files, and every file under folders (recursively).
@@ -119,7 +122,7 @@ def hash_command(paths, algorithms, pdq_mode, dihedral, trim_borders, output_for
     try:
         chosen = parse_algorithms(algorithms)
         hasher = Hasher(chosen, pdq_mode=pdq_mode, dihedral=dihedral, exif_transpose=apply_exif_orientation,
-                        trim_borders=trim_borders, seconds_per_hash=seconds_per_hash,
+                        trim_borders=trim_borders, crop_robust=crop_robust, seconds_per_hash=seconds_per_hash,
                         limits=decode_limits(max_bytes, max_pixels, no_verify_jpeg, max_video_seconds,
                                              animated_as_video))
     except ConfigurationError as exc:

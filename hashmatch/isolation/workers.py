@@ -78,6 +78,7 @@ class HashJob:
     trim_borders: bool = False
     seconds_per_hash: float = 1.0
     cpu_limit_s: float | None = None  # CPU seconds one file may use (all its threads together)
+    crop_robust: bool = False
 
     @classmethod
     def of(cls, hasher: Hasher, memory_limit: int | None, also: tuple[str, ...] = (),
@@ -86,12 +87,12 @@ class HashJob:
         `memory_limit` and each file under `cpu_limit_s`."""
         algorithms = hasher.algorithms + tuple(a for a in also if a not in hasher.algorithms)
         return cls(algorithms, hasher.pdq_mode, hasher.dihedral, hasher.limits, hasher.exif_transpose,
-                   memory_limit, hasher.trim_borders, hasher.seconds_per_hash, cpu_limit_s)
+                   memory_limit, hasher.trim_borders, hasher.seconds_per_hash, cpu_limit_s, hasher.crop_robust)
 
     def hasher(self) -> Hasher:
         return Hasher(self.algorithms, pdq_mode=self.pdq_mode, dihedral=self.dihedral, limits=self.limits,
                       exif_transpose=self.exif_transpose, trim_borders=self.trim_borders,
-                      seconds_per_hash=self.seconds_per_hash)
+                      seconds_per_hash=self.seconds_per_hash, crop_robust=self.crop_robust)
 
     def to_json(self) -> str:
         limits = {**asdict(self.limits), "formats": sorted(self.limits.formats),

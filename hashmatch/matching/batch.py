@@ -35,6 +35,8 @@ class Matcher(Protocol):
     @property
     def thresholds(self) -> Mapping[str, int]: ...
     @property
+    def search_radius(self) -> Mapping[str, int]: ...
+    @property
     def _layers(self) -> Mapping[str, list[tuple[Any, Any, Any]]]: ...
 
     def _values_of(self, record: Mapping[str, Any], algorithms: Any) -> dict[str, dict[str, Any]]: ...
@@ -106,7 +108,7 @@ class _Batch:
         self.searching: dict[str, list[list[Future]]] = {}
         for algorithm, rows in codes.items():
             array = np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), -1)
-            threshold = matcher.thresholds[algorithm]
+            threshold = matcher.search_radius[algorithm]
             self.searching[algorithm] = [
                 _start(pool, index, array, threshold, threads if len(index) >= SPLIT_MIN_ROWS else 1)
                 for index, _, _ in matcher._layers[algorithm]]

@@ -26,6 +26,7 @@ from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 from hashmatch.matching.batch import batches_of, match_batches
 from hashmatch.matching.evidence import Hit, Match, MatchResult, Search
 from hashmatch.signals.hasher import Hasher, ordered_map, parse_algorithms
+from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD, DEFAULT_PICTURE_THRESHOLD
 from hashmatch.signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from hashmatch.store.store import MatchedEntry, Store
 from hashmatch.video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT, VideoEvidence, match_video
@@ -34,9 +35,7 @@ from hashmatch.video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PER
 #: default_threshold; plug-ins bring their own): PDQ 31 is Meta's published rule, the
 #: 64-bit ones are measured (signals/imagehash_family.py, README "Thresholds").
 DEFAULT_THRESHOLDS = {s.name: s.default_threshold for s in signals.BUILTIN if not s.exact}
-#: PDQ distance within which a picture found inside a frame (--trim-borders: screenshots,
-#: canvases) matches: measured in benchmarks/measure_variants.py (docs/detection-quality.md).
-DEFAULT_PICTURE_THRESHOLD = 31
+
 
 
 @dataclass
@@ -70,7 +69,8 @@ class MatchConfig:
     dihedral / trim_borders: also search PDQ's 7 flipped/rotated variants / the PDQ of the
     image with flat borders trimmed and of pictures found inside it (screenshots, canvases;
     those within picture_threshold), and vPDQ's frames without bars constant over the
-    video. engine: auto, flat or mih. limits, exif_transpose,
+    video. crop_robust: also search PDQ's zoom-out variants of a query that may be a crop
+    (decode/zoom_out.py; a hit within crop_threshold). engine: auto, flat or mih. limits, exif_transpose,
     seconds_per_hash: as Hasher. video_query_percent / video_compared_percent: vPDQ's match
     rule (video/matching.py). isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
     with `timeout_s` per input and `memory_limit` bytes per worker, on `workers` processes
@@ -82,6 +82,8 @@ class MatchConfig:
     dihedral: bool = False
     trim_borders: bool = False
     picture_threshold: int = DEFAULT_PICTURE_THRESHOLD
+    crop_robust: bool = False
+    crop_threshold: int = DEFAULT_CROP_THRESHOLD
     engine: str = "auto"
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     exif_transpose: bool = False
@@ -133,8 +135,12 @@ class Matcher:
         offered = {option for a in chosen for option in signals.get(a).options}  # variants the types can make
         self.hasher = Hasher(chosen, pdq_mode=store.pdq_mode, dihedral=config.dihedral and "dihedral" in offered,
                              trim_borders=config.trim_borders and "trim_borders" in offered,
-                             limits=config.limits, exif_transpose=config.exif_transpose,
-                             seconds_per_hash=config.seconds_per_hash)
+                             crop_robust=config.crop_robust and "crop_robust" in offered, limits=config.limits,
+                             exif_transpose=config.exif_transpose, seconds_per_hash=config.seconds_per_hash)
+        # The Hamming radius each type's index is searched at: its threshold, or a variant's
+        # when that is larger (crop_robust); every hit is then held to its own variant's.
+        self.search_radius = {a: max([t] + ([config.crop_threshold] if self.hasher.crop_robust and a == "pdq" else []))
+                              for a, t in self.thresholds.items()}
         self._isolated: IsolatedHasher | None = None
         if config.isolate:
             self._isolated = IsolatedHasher(self.hasher, workers=config.workers or usable_cores(),
@@ -165,13 +171,13 @@ class Matcher:
                 elif signal.exact:
                     index = _ExactIndex.build(part.codes)
                 elif part is array:
-                    index = build_engine(part.codes, config.engine, max_radius=self.thresholds[algorithm],
+                    index = build_engine(part.codes, config.engine, max_radius=self.search_radius[algorithm],
                                          tables=part.mih)
                 elif len(part.ids) < AUTO_MIH_MIN_ENTRIES:  # an overlay's few codes: the native scan,
                     # a few microseconds, where FAISS costs ~40 us a call in overhead
-                    index = FlatEngine(part.codes, max_radius=self.thresholds[algorithm], backend="native")
+                    index = FlatEngine(part.codes, max_radius=self.search_radius[algorithm], backend="native")
                 else:
-                    index = build_engine(part.codes, "auto", max_radius=self.thresholds[algorithm])
+                    index = build_engine(part.codes, "auto", max_radius=self.search_radius[algorithm])
                 layers.append((index, part.ids, drop))
                 self._codes_of[key] = index
             if layers:
@@ -315,7 +321,7 @@ class Matcher:
         if signal.variable:  # a video: matched whole against each listed video
             found = self._match_video(algorithm, layers[0][0], {"hash": code})
             return [(store_id, evidence.best_distance, evidence) for store_id, evidence in found.items()]
-        query, threshold = bytes.fromhex(code), self.thresholds[algorithm]
+        query, threshold = bytes.fromhex(code), self.search_radius[algorithm]
         hits: list[Hit] = []
         for index, ids, drop in layers:  # a lookup's hot path
             for position, distance in index.search_one(query, threshold):
@@ -332,7 +338,7 @@ class Matcher:
         variants: dict[tuple[str, int], str | None] = {}
         for (algorithm, variant, _), search_hits in zip(searches, hits):
             limit = (signals.get(algorithm).variant_threshold(variant, self.config, self.thresholds[algorithm])
-                     if variant is not None and algorithm in self.thresholds else None)
+                     if algorithm in self.thresholds else None)
             for hit in search_hits:
                 if limit is not None and hit[2] is None and hit[1] > limit:
                     continue  # a variant held to a tighter threshold

@@ -322,6 +322,7 @@ def audit_record(matcher: Matcher, roots: list[str], report_path: str, options: 
         "settings": {"algorithms": list(matcher.algorithms), "pdq_mode": store.pdq_mode,
                      "thresholds": matcher.thresholds, "pdq_quality_gate": matcher.config.pdq_quality_gate,
                      "dihedral": matcher.config.dihedral, "trim_borders": matcher.config.trim_borders,
+                     "crop_robust": matcher.config.crop_robust,
                      **({"seconds_per_hash": matcher.config.seconds_per_hash,
                          "video_query_percent": matcher.config.video_query_percent,
                          "video_compared_percent": matcher.config.video_compared_percent}

@@ -35,6 +35,7 @@ class HashOptions:
     trim_borders: bool = False  # PDQ: also the hash of the picture with flat borders trimmed
     limits: "DecodeLimits | None" = None
     seconds_per_hash: float = 1.0  # video types: one frame hashed per this many seconds (0: every frame)
+    crop_robust: bool = False  # PDQ: also the zoom-out variants of a picture that may be a crop
 
 
 class ImageContext:

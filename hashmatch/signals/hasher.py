@@ -141,6 +141,7 @@ class Hasher:
     exif_transpose: bool = False
     trim_borders: bool = False  # PDQ: also the hash after trimming flat borders (pdq_trimmed)
     seconds_per_hash: float = 1.0  # video types: one frame per this many seconds (0: every frame)
+    crop_robust: bool = False  # PDQ: also the zoom-out variants of a possible crop (pdq_crops)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "algorithms", parse_algorithms(self.algorithms))
@@ -148,7 +149,8 @@ class Hasher:
             raise ConfigurationError("seconds_per_hash must be between 0 (every frame) and 3600")
         if self.pdq_mode not in PDQ_MODES:
             raise ConfigurationError(f"unknown PDQ mode {self.pdq_mode!r}; choose from {', '.join(PDQ_MODES)}")
-        for option, what in (("dihedral", "dihedral variants"), ("trim_borders", "border trimming")):
+        for option, what in (("dihedral", "dihedral variants"), ("trim_borders", "border trimming"),
+                             ("crop_robust", "crop-robust variants")):
             offering = [s for s in self.signal_types() if option in s.options]
             if getattr(self, option) and not offering:
                 able = [s.name for s in map(signals.get, signals.names()) if option in s.options]
@@ -159,7 +161,8 @@ class Hasher:
 
     @property
     def options(self) -> HashOptions:
-        return HashOptions(self.pdq_mode, self.dihedral, self.trim_borders, self.limits, self.seconds_per_hash)
+        return HashOptions(self.pdq_mode, self.dihedral, self.trim_borders, self.limits, self.seconds_per_hash,
+                           self.crop_robust)
 
     def hash(self, source: Source, *, on_file_hashes: Callable[[int, dict[str, str]], None] | None = None,
              on_video_open: Callable[[float], None] | None = None) -> HashResult:

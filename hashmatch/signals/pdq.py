@@ -27,9 +27,16 @@ PDQ_MODES = ("full", "cimg512")
 DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1")
 #: PDQ hashes below this quality are unreliable (Meta discards them).
 DEFAULT_QUALITY_GATE = 50
+#: PDQ distance within which a picture found inside a frame (--trim-borders: screenshots,
+#: canvases) matches, and within which a zoom-out variant (--crop-robust) does: chosen from
+#: the false-match rates measured in benchmarks/measure_variants.py (docs/detection-quality.md).
+DEFAULT_PICTURE_THRESHOLD = 31
+DEFAULT_CROP_THRESHOLD = 40
 
 #: Variant names of pictures found inside a frame: "picture:LEFT,TOP,RIGHT,BOTTOM" (pixels).
 PICTURE_PREFIX = "picture:"
+#: Variant names of the zoom-out variants: "crop:ANCHOR:N%" (decode/zoom_out.py).
+CROP_PREFIX = "crop:"
 _HEX = frozenset("0123456789abcdef")
 
 _CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
@@ -43,7 +50,7 @@ class PDQ(SignalType):
     content = "image"
     bits = 256
     default_threshold = 31  # Meta's published operating point
-    options = frozenset({"dihedral", "trim_borders"})
+    options = frozenset({"dihedral", "trim_borders", "crop_robust"})
     description = "Meta's PDQ (256-bit), with quality; conventions full (pdqhash) and cimg512 (Meta's C++)"
 
     def parse(self, text: str) -> str:
@@ -75,6 +82,8 @@ class PDQ(SignalType):
             pictures = _pictures(context, options)
             if pictures:
                 value["pictures"] = pictures
+        if options.crop_robust:
+            value["crops"] = _crops(context, options)
         return value
 
     # -- records -------------------------------------------------------------------------
@@ -88,6 +97,8 @@ class PDQ(SignalType):
             fields.update(pdq_trimmed=value["trimmed"], pdq_trimmed_quality=value.get("trimmed_quality"))
         if value.get("pictures"):
             fields["pdq_pictures"] = [dict(p) for p in value["pictures"]]
+        if value.get("crops"):
+            fields["pdq_crops"] = dict(value["crops"])
         return fields
 
     def value_from_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,6 +112,9 @@ class PDQ(SignalType):
         pictures = record.get("pdq_pictures")
         if isinstance(pictures, list):
             value["pictures"] = pictures  # checked by check_value before any matching
+        crops = record.get("pdq_crops")
+        if isinstance(crops, dict):
+            value["crops"] = crops
         return value
 
     def csv_columns(self, options: HashOptions) -> list[str]:
@@ -129,6 +143,10 @@ class PDQ(SignalType):
     # -- matching ------------------------------------------------------------------------
     def check_value(self, value: Mapping[str, Any]) -> None:
         super().check_value(value)
+        for name, code in (value.get("crops") or {}).items():
+            if not (isinstance(name, str) and name.startswith(CROP_PREFIX)) or not isinstance(code, str) or len(
+                    code) != self.hex_length or not set(code.lower()) <= _HEX:
+                raise ValueError(f"PDQ crop variants are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}")
         for picture in value.get("pictures") or ():
             box = picture.get("box") if isinstance(picture, Mapping) else None
             if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(
@@ -160,6 +178,8 @@ class PDQ(SignalType):
         if config.trim_borders:  # pictures found inside the frame (screenshots), each its own query
             extra += [(picture_variant(p["box"]), p["hash"].lower()) for p in value.get("pictures") or ()
                       if p.get("quality", gate) >= gate]
+        if getattr(config, "crop_robust", False):  # the query padded back out for each assumed crop
+            extra += [(name, code.lower()) for name, code in (value.get("crops") or {}).items()]
         quality = value.get("quality")
         if quality is not None and quality < gate:
             if "trimmed" not in variants and not extra:
@@ -174,6 +194,8 @@ class PDQ(SignalType):
         config.picture_threshold, never looser than the type's threshold."""
         if variant is not None and variant.startswith(PICTURE_PREFIX):
             return min(threshold, config.picture_threshold)
+        if variant is not None and variant.startswith(CROP_PREFIX):
+            return config.crop_threshold  # measured for these variants: may exceed the plain threshold
         return threshold
 
     def default_variant(self, config: Any) -> str | None:
@@ -259,3 +281,16 @@ def _pictures(context: ImageContext, options: HashOptions) -> list[dict[str, Any
         hashes, quality = pdq_hashes(decoded, options.pdq_mode, False)
         found.append({"hash": hashes[0], "quality": quality, "box": list(box)})
     return found
+
+
+def _crops(context: ImageContext, options: HashOptions) -> dict[str, str]:
+    """The PDQ of each zoom-out variant (decode.zoom_out): {"crop:ANCHOR:N%": hex}."""
+    from hashmatch.decode.zoom_out import zoom_out_variants
+
+    out = np.zeros((1, 32), dtype=np.uint8)
+    luma = _pdq.LUMA_PDQHASH if options.pdq_mode == "full" else _pdq.LUMA_CPP_RGB
+    crops = {}
+    for name, pixels in zoom_out_variants(context.rgb()):
+        _pdq.pdq_hash(np.ascontiguousarray(pixels), luma, options.pdq_mode == "cimg512", out)
+        crops[name] = out[0].tobytes().hex()
+    return crops

