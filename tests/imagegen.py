@@ -56,6 +56,14 @@ def encode(array_or_image, fmt: str = "JPEG", **params) -> bytes:
     return buf.getvalue()
 
 
+def photo_like(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """Shapes with sensor noise: like a photograph, never exactly flat anywhere (what the
+    picture finder and the crop variants are measured on; an interface's background is)."""
+    base = make_rgb(*size, seed=seed, kind="shapes").astype(np.int16)
+    noise = np.random.default_rng(seed).integers(-3, 4, base.shape)
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
 #: Sizes the differential tests sweep: tiny, odd, exactly 64, around the window
 #: boundaries (128k +- 1), 513xN, very wide/tall, and large photos.
 SIZES = [

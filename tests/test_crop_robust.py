@@ -4,14 +4,13 @@ within crop_threshold; the variants are hashed only when asked; `hash --crop-rob
 records them and `lookup --crop-robust` matches them; malformed variants are refused."""
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from imagegen import make_rgb
+from imagegen import encode, photo_like
 from PIL import Image
 from servicehelp import _cli
 
@@ -20,16 +19,12 @@ from hashmatch.decode.zoom_out import AMOUNTS, ANCHORS, zoom_out_variants
 from hashmatch.evaluation.transforms import crop
 
 
-def _photo(seed: int) -> Image.Image:
-    base = make_rgb(640, 480, seed=seed, kind="shapes").astype(np.int16)
-    noise = np.random.default_rng(seed).integers(-3, 4, base.shape)
-    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+def _photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    return photo_like(seed, size)
 
 
 def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+    return encode(image, "PNG")
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,9 @@ in a plain photo or a flat page, the variant's evidence (its box), its own thres
 a screenshot of a listed picture matching through the Matcher while it did not before."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from imagegen import make_rgb
+from imagegen import encode, photo_like
 from PIL import Image
 
 import hashmatch
@@ -17,16 +15,11 @@ from hashmatch.evaluation import screenshots
 
 
 def _photo(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
-    """A photo-like picture: shapes with sensor noise (a photograph is never exactly flat)."""
-    base = make_rgb(*size, seed=seed, kind="shapes").astype(np.int16)
-    noise = np.random.default_rng(seed).integers(-3, 4, base.shape)
-    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+    return photo_like(seed, size)
 
 
 def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+    return encode(image, "PNG")
 
 
 @pytest.mark.parametrize("seed", range(4))
