@@ -96,7 +96,7 @@ def test_outputs_and_plots(result, tmp_path):
     assert json.loads((tmp_path / "out" / "run.json").read_text())["originals"] == N
     keys = {"algorithm", "setting", "transform", "threshold", "recall", "false_match_rate"}
     assert isinstance(records, list) and all(keys <= set(r) for r in records)
-    assert len(records) == 8 * 5
+    assert len(records) == 9 * 5  # every setting x the transforms
     for path in written:
         assert stat.S_IMODE((tmp_path / "out" / path.split("/")[-1]).stat().st_mode) == 0o600
     assert any(p.endswith("roc.png") for p in written)

@@ -9,7 +9,9 @@ the copy is hashed under each setting and compared with the originals:
   against a list of these originals would look like).
 
 Settings: ``pdq:full``, ``pdq:full+dihedral`` (the copy's 8 variants searched, as
-``--dihedral`` does), ``pdq:full+trim`` (extra variants hashed after trimming uniform
+``--dihedral`` does), ``pdq:full+crop`` (the 35 zoom-out variants of --crop-robust, each
+counted less its allowance crop_threshold - 31, so the one threshold decides as the
+Matcher does), ``pdq:full+trim`` (extra variants hashed after trimming uniform
 borders and of pictures found inside the frame, so letterboxed, framed and screenshotted
 copies can match), ``pdq:cimg512`` and
 ``pdq:cimg512+dihedral``, ``phash``, ``dhash``, ``ahash``. PDQ copies below the quality
@@ -34,9 +36,10 @@ from hashmatch.errors import ConfigurationError, ImageError
 from hashmatch.evaluation.transforms import BUILTIN, DEFAULT, Transform
 from hashmatch.matching.matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS
 from hashmatch.signals.hasher import Hasher
+from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD
 
-SETTINGS = ("pdq:full", "pdq:full+dihedral", "pdq:full+trim", "pdq:cimg512", "pdq:cimg512+dihedral",
-            "phash", "dhash", "ahash")
+SETTINGS = ("pdq:full", "pdq:full+dihedral", "pdq:full+trim", "pdq:full+crop", "pdq:cimg512",
+            "pdq:cimg512+dihedral", "phash", "dhash", "ahash")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif")
 
 
@@ -48,10 +51,12 @@ class _Job:
 
 
 _TRANSFORMS: dict[str, Transform] = {}  # set before the pool forks; workers inherit it
+_CROP_ROBUST = [False]  # whether pdq:full+crop is evaluated (its 35 variants cost time); set likewise
 
 
 def _hashers() -> tuple[Hasher, Hasher]:
-    return (Hasher(("pdq", "phash", "dhash", "ahash"), dihedral=True, trim_borders=True),
+    return (Hasher(("pdq", "phash", "dhash", "ahash"), dihedral=True, trim_borders=True,
+                   crop_robust=_CROP_ROBUST[0]),
             Hasher(("pdq",), pdq_mode="cimg512", dihedral=True))
 
 
@@ -62,7 +67,7 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
     # Both hashers ask for PDQ with its dihedral variants: always there, with a quality.
     assert a.pdq_dihedral is not None and b.pdq_dihedral is not None and a.pdq_quality is not None
     d = lambda hexes: np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(len(hexes), -1)  # noqa: E731
-    out = {
+    out: dict[str, tuple[Any, ...]] = {
         "pdq:full": (d([a.hashes["pdq"]]), a.pdq_quality),
         "pdq:full+dihedral": (d(list(a.pdq_dihedral.values())), a.pdq_quality),
         "pdq:cimg512": (d([b.hashes["pdq"]]), b.pdq_quality),
@@ -80,6 +85,13 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
     if kept:
         out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([h for h, _ in kept])]),
                                 max([a.pdq_quality] + [q for _, q in kept]))
+    crops = list(a.values["pdq"].get("crops", {}).values())
+    out["pdq:full+crop"] = out["pdq:full"]
+    if crops:
+        # The zoom-out variants match within crop_threshold, not 31: their distances are
+        # counted less that allowance, so the one threshold decides as the Matcher does.
+        allowance = np.array([0] + [DEFAULT_CROP_THRESHOLD - DEFAULT_THRESHOLDS["pdq"]] * len(crops))
+        out["pdq:full+crop"] = (np.vstack([out["pdq:full"][0], d(crops)]), a.pdq_quality, allowance)
     return out
 
 
@@ -147,6 +159,7 @@ def evaluate(originals: Sequence[str] | None = None, *, generate: int = 0, seed:
     chosen = dict(transforms) if transforms is not None else {name: BUILTIN[name] for name in DEFAULT}
     _TRANSFORMS.clear()
     _TRANSFORMS.update(chosen)
+    _CROP_ROBUST[0] = "pdq:full+crop" in settings
     results: dict[int, tuple[dict, dict]] = {}
     skipped: list[str] = []
     # fork: workers inherit the transforms (user callables need not be picklable); no
@@ -175,8 +188,12 @@ def evaluate(originals: Sequence[str] | None = None, *, generate: int = 0, seed:
                 continue
             genuine, impostor = [], []
             for k in present:
-                variants, quality = results[order[k]][1][name][setting]
-                d = np.bitwise_count(variants[:, None, :] ^ base_codes[None, :, :]).sum(axis=2).min(axis=0)
+                codes = results[order[k]][1][name][setting]
+                variants, quality = codes[0], codes[1]
+                d = np.bitwise_count(variants[:, None, :] ^ base_codes[None, :, :]).sum(axis=2)
+                if len(codes) > 2:  # per-variant allowances (pdq:full+crop)
+                    d = np.maximum(0, d - codes[2][:, None])
+                d = d.min(axis=0)
                 if algorithm == "pdq" and quality is not None and quality < DEFAULT_PDQ_QUALITY_GATE:
                     d = np.full_like(d, nbits + 1)  # gated: never matched
                 genuine.append(int(d[k]))
