@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 WORK_SIDE = 384  # where edges are snapped
-COARSE_SIDE = 192  # where the rectangle is found
+COARSE_SIDE = 160  # where the rectangle is found
 ACTIVE_STEP = 1  # grey levels: an interface's background is exactly flat
-FLAT_COSTS = (2.0, 0.7)  # cost of a flat pixel
+FLAT_COSTS = (2.0,)  # cost of a flat pixel
 SOLID = 0.6  # share of textured pixels in a column or row of the picture
 BAND = 4  # rows (columns) on each side of a candidate edge whose texture is compared
 MIN_AREA, MAX_AREA = 0.08, 0.92  # of the frame: smaller is noise, larger is the plain hash's job
