@@ -97,3 +97,17 @@ def test_malformed_crop_variants_are_refused(listed) -> None:
         matcher.match_hashes({"pdq": "f" * 64}, pdq_crops={"zoom": "f" * 64})
     with pytest.raises(hashmatch.ConfigurationError, match="crop variants"):
         matcher.match_hashes({"pdq": "f" * 64}, pdq_crops={"crop:centre:5%": "nothex"})
+
+
+def test_scan_with_crop_robust_through_the_isolated_workers(listed) -> None:
+    _, pictures, root = listed
+    files = root / "uploads"
+    files.mkdir()
+    (files / "corner.png").write_bytes(_png(crop(pictures[4], 0.05, "corner")))
+    plain = _cli("scan", str(files), "-s", str(root / "store"), "--report", str(root / "plain.jsonl"), "--quiet")
+    assert plain.returncode == 0, plain.stderr
+    robust = _cli("scan", str(files), "-s", str(root / "store"), "--report", str(root / "robust.jsonl"), "--quiet",
+                  "--crop-robust")
+    assert robust.returncode == 1, robust.stderr
+    row = json.loads((root / "robust.jsonl").read_text().splitlines()[0])
+    assert row["matches"][0]["store_id"] == 5 and row["matches"][0]["variant"].startswith("crop:")
