@@ -245,19 +245,23 @@ def pdq_hashes(decoded: Any, pdq_mode: str, dihedral: bool) -> tuple[list[str], 
     return [row.tobytes().hex() for row in out], int(quality)
 
 
-def _trimmed(context: ImageContext, options: HashOptions) -> tuple[str, int] | None:
+def _pdq_of(image: Any, options: HashOptions) -> tuple[str, int] | None:
+    """The PDQ and quality of a part cut out of the input (a trimmed picture, a picture
+    found inside the frame), None when it is too small to hash."""
     from hashmatch.decode.image import DecodeLimits, decode
     from hashmatch.errors import ImageError
 
-    trimmed = trim_uniform_border(context.rgb())
-    if trimmed is None:
-        return None
     try:
-        decoded = decode(trimmed, options.limits or DecodeLimits())
-    except ImageError:  # e.g. trimmed below the minimum size
+        decoded = decode(image, options.limits or DecodeLimits())
+    except ImageError:  # e.g. below the minimum size
         return None
     hashes, quality = pdq_hashes(decoded, options.pdq_mode, False)
     return hashes[0], quality
+
+
+def _trimmed(context: ImageContext, options: HashOptions) -> tuple[str, int] | None:
+    trimmed = trim_uniform_border(context.rgb())
+    return _pdq_of(trimmed, options) if trimmed is not None else None
 
 
 def picture_variant(box: Any) -> str:
@@ -267,19 +271,14 @@ def picture_variant(box: Any) -> str:
 def _pictures(context: ImageContext, options: HashOptions) -> list[dict[str, Any]]:
     """The PDQ of each picture found inside the frame (decode.pictures: a screenshot, a
     canvas), with its box and quality."""
-    from hashmatch.decode.image import DecodeLimits, decode
     from hashmatch.decode.pictures import picture_boxes
-    from hashmatch.errors import ImageError
 
     found = []
     image = context.rgb()
     for box in picture_boxes(image):
-        try:
-            decoded = decode(image.crop(box), options.limits or DecodeLimits())
-        except ImageError:
-            continue
-        hashes, quality = pdq_hashes(decoded, options.pdq_mode, False)
-        found.append({"hash": hashes[0], "quality": quality, "box": list(box)})
+        hashed = _pdq_of(image.crop(box), options)
+        if hashed is not None:
+            found.append({"hash": hashed[0], "quality": hashed[1], "box": list(box)})
     return found
 
 

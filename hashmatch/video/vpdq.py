@@ -93,9 +93,8 @@ def hash_video(source: Source, *, seconds_per_hash: float = DEFAULT_SECONDS_PER_
             on_open(min(declared, limits.max_video_seconds))
         for number, frame in video.kept_frames(video.every(seconds_per_hash)):
             pixels = frame.to_ndarray(format="rgb24", interpolation="AREA")
-            quality = _pdq.pdq_hash(np.ascontiguousarray(pixels), _pdq.LUMA_CPP_RGB, True, out)
             timestamp = float(np.float32(number) / fps32)  # the C++'s float arithmetic
-            frames.append(Frame(out[0].tobytes().hex(), int(quality), timestamp, number))
+            frames.append(_frame(pixels, timestamp, number, out))
             if bars is not None:
                 bars.add(pixels)
                 trimmed.append(_trimmed_frame(pixels, frames[-1]))
@@ -122,8 +121,7 @@ def _cropped_frames(source: Source, limits: DecodeLimits, threads: int, seconds_
             if original is None:
                 continue
             pixels = frame.to_ndarray(format="rgb24", interpolation="AREA")[top:bottom, left:right]
-            quality = _pdq.pdq_hash(np.ascontiguousarray(pixels), _pdq.LUMA_CPP_RGB, True, out)
-            cropped.append(Frame(out[0].tobytes().hex(), int(quality), original.timestamp, number))
+            cropped.append(_frame(pixels, original.timestamp, number, out))
     return cropped
 
 
@@ -136,9 +134,13 @@ def _trimmed_frame(pixels: np.ndarray, frame: Frame) -> Frame:
     crop = trim_uniform_border(Image.fromarray(pixels))
     if crop is None:
         return frame
-    out = np.zeros((1, 32), np.uint8)
-    quality = _pdq.pdq_hash(np.ascontiguousarray(np.asarray(crop)), _pdq.LUMA_CPP_RGB, True, out)
-    return Frame(out[0].tobytes().hex(), int(quality), frame.timestamp, frame.number)
+    return _frame(np.asarray(crop), frame.timestamp, frame.number, np.zeros((1, 32), np.uint8))
+
+
+def _frame(pixels: np.ndarray, timestamp: float, number: int, out: np.ndarray) -> Frame:
+    """One frame's vPDQ entry: PDQ as Meta's C++ hasher computes it (CImg luma, 512 cap)."""
+    quality = _pdq.pdq_hash(np.ascontiguousarray(pixels), _pdq.LUMA_CPP_RGB, True, out)
+    return Frame(out[0].tobytes().hex(), int(quality), timestamp, number)
 
 
 # -- serialisations ------------------------------------------------------------------------
