@@ -97,6 +97,9 @@ def test_malformed_crop_variants_are_refused(listed) -> None:
         matcher.match_hashes({"pdq": "f" * 64}, pdq_crops={"zoom": "f" * 64})
     with pytest.raises(hashmatch.ConfigurationError, match="crop variants"):
         matcher.match_hashes({"pdq": "f" * 64}, pdq_crops={"crop:centre:5%": "nothex"})
+    many = {f"crop:centre:{n}%": "f" * 64 for n in range(1000)}  # a caller asking for 1,000 searches
+    with pytest.raises(hashmatch.ConfigurationError, match="crop variants"):
+        matcher.match_hashes({"pdq": "f" * 64}, pdq_crops=many)
 
 
 def test_scan_with_crop_robust_through_the_isolated_workers(listed) -> None:

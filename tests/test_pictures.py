@@ -62,5 +62,8 @@ def test_a_malformed_picture_variant_is_refused(tmp_path) -> None:
     matcher = hashmatch.Matcher(store, trim_borders=True)
     with pytest.raises(hashmatch.ConfigurationError, match="box"):
         matcher.match_hashes({"pdq": "f" * 64}, pdq_pictures=[{"hash": "f" * 64, "quality": 90}])
+    with pytest.raises(hashmatch.ConfigurationError, match="at most"):
+        matcher.match_hashes({"pdq": "f" * 64}, pdq_pictures=[{"hash": "f" * 64, "quality": 90, "box": [0, 0, 1, 1]}]
+                             * 50)
     with pytest.raises(hashmatch.ConfigurationError, match="hex"):
         matcher.match_hashes({"pdq": "f" * 64}, pdq_pictures=[{"hash": "xyz", "quality": 90, "box": [0, 0, 1, 1]}])

@@ -37,6 +37,7 @@ DEFAULT_CROP_THRESHOLD = 40
 PICTURE_PREFIX = "picture:"
 #: Variant names of the zoom-out variants: "crop:ANCHOR:N%" (decode/zoom_out.py).
 CROP_PREFIX = "crop:"
+MAX_PICTURES = 4  # picture variants a query may carry (hashmatch finds at most 2)
 _HEX = frozenset("0123456789abcdef")
 
 _CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
@@ -144,9 +145,12 @@ class PDQ(SignalType):
     def check_value(self, value: Mapping[str, Any]) -> None:
         super().check_value(value)
         for name, code in (value.get("crops") or {}).items():
-            if not (isinstance(name, str) and name.startswith(CROP_PREFIX)) or not isinstance(code, str) or len(
-                    code) != self.hex_length or not set(code.lower()) <= _HEX:
-                raise ValueError(f"PDQ crop variants are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}")
+            if name not in _crop_names() or not isinstance(code, str) or len(code) != self.hex_length or not set(
+                    code.lower()) <= _HEX:  # only the variants hashmatch makes: a caller cannot ask for more searches
+                raise ValueError(f"PDQ crop variants are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}, "
+                                 f"ANCHOR and N as `hash --crop-robust` writes them")
+        if len(value.get("pictures") or ()) > MAX_PICTURES:
+            raise ValueError(f"at most {MAX_PICTURES} PDQ picture variants")
         for picture in value.get("pictures") or ():
             box = picture.get("box") if isinstance(picture, Mapping) else None
             if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(
@@ -293,3 +297,9 @@ def _crops(context: ImageContext, options: HashOptions) -> dict[str, str]:
         _pdq.pdq_hash(np.ascontiguousarray(pixels), luma, options.pdq_mode == "cimg512", out)
         crops[name] = out[0].tobytes().hex()
     return crops
+
+
+def _crop_names() -> frozenset[str]:
+    from hashmatch.decode.zoom_out import AMOUNTS, ANCHORS, variant_name
+
+    return frozenset(variant_name(anchor, amount) for amount in AMOUNTS for anchor in ANCHORS)
