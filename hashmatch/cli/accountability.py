@@ -152,6 +152,8 @@ def submit_command(statements, url, token_file, batch, state_path, rejects, dry_
         submitter = Submitter(url, token, batch=batch)
     except (HashmatchError, ValueError) as exc:
         raise SetupError(str(exc)) from exc
+    except ImportError as exc:
+        raise SetupError(f"hashmatch dsa submit needs its extra: pip install 'hashmatch[dsa]' ({exc})") from exc
     with tqdm(unit="statement", desc="submitting", disable=dry_run or None, file=sys.stderr) as bar:
         try:
             summary = submitter.submit(statements, state_path=state_path, rejects_path=rejects, dry_run=dry_run,
