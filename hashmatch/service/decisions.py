@@ -151,6 +151,7 @@ class DecisionEndpoints:
                                              f"{MAX_REASON} characters")
         if disable and payload["review"] != "false_match":
             raise Reject(400, "bad_request", "only a false match disables entries")
+        # No scopes in the context: --no-auth (loopback only), where every caller is the operator.
         if disable and "admin" not in context.get("scopes", ("admin",)):
             raise Reject(403, "forbidden", "disabling entries needs a token with the 'admin' scope too")
         decision = await anyio.to_thread.run_sync(self.log.get, puid)
