@@ -114,3 +114,12 @@ def test_scan_with_crop_robust_through_the_isolated_workers(listed) -> None:
     assert robust.returncode == 1, robust.stderr
     row = json.loads((root / "robust.jsonl").read_text().splitlines()[0])
     assert row["matches"][0]["store_id"] == 5 and row["matches"][0]["variant"].startswith("crop:")
+
+
+@pytest.mark.parametrize("size", [(5, 5), (5, 2000), (2000, 5)])
+def test_extreme_shapes_still_get_their_variants(size: tuple[int, int]) -> None:
+    """The smallest decodable picture and a 1:400 strip: the variants (made at 256 px on the
+    long side, so the short side shrinks to a pixel) are hashed without an error."""
+    pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    value = hashmatch.Hasher(("pdq",), crop_robust=True, trim_borders=True).hash(pixels).values["pdq"]
+    assert len(value["crops"]) == 35 and all(len(code) == 64 for code in value["crops"].values())
