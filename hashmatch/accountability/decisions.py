@@ -250,8 +250,12 @@ class DecisionLog:
         return line
 
     def known(self, puid: str) -> bool:
+        return bool(self.recorded([puid]))
+
+    def recorded(self, puids: Iterable[str]) -> set[str]:
+        """Which of `puids` the log already holds (one look at the file for all of them)."""
         with self._locked():
-            return puid in self._puids
+            return {p for p in puids if p in self._puids}
 
     def get(self, puid: str) -> Decision | None:
         """The decision recorded under `puid` (without its review), or None."""

@@ -51,25 +51,24 @@ def decide_command(report_path, actions, automated, puid_prefix, only_status, re
     from hashmatch.accountability.decisions import DecisionLog, make_decision
 
     log = DecisionLog(_log_path(decisions, store_path))
-    made, skipped = [], 0
     try:
+        found = []  # the decision on each matched row (what it keeps, not the row: no hashes held)
         with open(report_path, "rb") as handle:
             for number, line in enumerate(handle, 1):
                 try:
                     row = json.loads(line)
                 except ValueError:
                     continue  # a line cut by an interrupted scan
-                if not isinstance(row, dict) or row.get("status") != only_status or not row.get("matches"):
-                    continue
-                puid = f"{puid_prefix}{number}"
-                if log.known(puid):
-                    skipped += 1
-                    continue
-                made.append(make_decision(row, puid=puid, action=actions, automated=automated, review=review,
-                                          decided_at=decided_at, content_date=content_date))
+                if isinstance(row, dict) and row.get("status") == only_status and row.get("matches"):
+                    found.append(make_decision(row, puid=f"{puid_prefix}{number}", action=actions,
+                                               automated=automated, review=review, decided_at=decided_at,
+                                               content_date=content_date))
+        already = log.recorded(d.puid for d in found)  # one look at the log, not one per row
+        made = [d for d in found if d.puid not in already]
         log.append(made)
     except (HashmatchError, OSError) as exc:
         raise SetupError(str(exc)) from exc
+    skipped = len(found) - len(made)
     click.echo(f"{len(made)} decisions recorded in {safe(log.path)}"
                + (f"; {skipped} rows already recorded" if skipped else ""), err=True)
 

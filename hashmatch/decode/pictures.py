@@ -34,9 +34,10 @@ def picture_boxes(image: Image.Image, limit: int = 2) -> list[tuple[int, int, in
     width, height = image.size
     if width < 32 or height < 32:
         return []
-    grey = _grey(image, WORK_SIDE)
-    fine = _textured(_grey(image, WORK_SIDE, Image.Resampling.NEAREST))
-    textured = _textured(_grey(image, COARSE_SIDE, Image.Resampling.NEAREST))
+    luma = image.convert("L")  # once: the three grids below are made from it
+    grey = _grey(luma, WORK_SIDE)
+    fine = _textured(_grey(luma, WORK_SIDE, Image.Resampling.NEAREST))
+    textured = _textured(_grey(luma, COARSE_SIDE, Image.Resampling.NEAREST))
     boxes: list[tuple[int, int, int, int]] = []
     for flat_cost in FLAT_COSTS:
         found = _max_sum_rectangle(np.where(textured, 1.0, -flat_cost))
@@ -58,7 +59,7 @@ def _grey(image: Image.Image, side: int, method: Image.Resampling = Image.Resamp
     photograph's flat sky is never exactly flat; an interface's background is)."""
     width, height = image.size
     scale = min(1.0, side / max(width, height))
-    small = image.convert("L")
+    small = image if image.mode == "L" else image.convert("L")
     if scale < 1:
         small = small.resize((max(8, round(width * scale)), max(8, round(height * scale))), method)
     return np.asarray(small, np.float32)

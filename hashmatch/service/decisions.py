@@ -154,10 +154,11 @@ class DecisionEndpoints:
         # No scopes in the context: --no-auth (loopback only), where every caller is the operator.
         if disable and "admin" not in context.get("scopes", ("admin",)):
             raise Reject(403, "forbidden", "disabling entries needs a token with the 'admin' scope too")
-        decision = await anyio.to_thread.run_sync(self.log.get, puid)
-        if decision is None:
-            raise Reject(404, "unknown_decision", "no decision with this puid")
-        if disable:
+        decision = None
+        if disable:  # its matches name the entries to disable (a plain review needs no read)
+            decision = await anyio.to_thread.run_sync(self.log.get, puid)
+            if decision is None:
+                raise Reject(404, "unknown_decision", "no decision with this puid")
             self.service.require_ready(matcher)
         try:
             line = await anyio.to_thread.run_sync(
@@ -170,7 +171,7 @@ class DecisionEndpoints:
             raise Reject(503, "decision_log_unavailable", "the review could not be recorded now",
                          {"Retry-After": "5"}) from None
         answer: dict[str, Any] = {"puid": puid, "review": line["review"], "reviewed_at": line["reviewed_at"]}
-        if disable:
+        if decision is not None:
             entries = sorted({m["store_id"] for m in decision.matches if isinstance(m.get("store_id"), int)})
             answer["disabled_entries"] = entries
             answer["generation"] = await self.service.disable_entries(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any, Mapping
 
 import numpy as np
@@ -299,7 +300,8 @@ def _crops(context: ImageContext, options: HashOptions) -> dict[str, str]:
     return crops
 
 
-def _crop_names() -> frozenset[str]:
+@functools.lru_cache(maxsize=1)
+def _crop_names() -> frozenset[str]:  # checked for every lookup that carries crop variants
     from hashmatch.decode.zoom_out import AMOUNTS, ANCHORS, variant_name
 
     return frozenset(variant_name(anchor, amount) for amount in AMOUNTS for anchor in ANCHORS)
