@@ -40,13 +40,19 @@ import photo_corpus  # noqa: E402
 
 from hashmatch import Hasher  # noqa: E402
 from hashmatch.evaluation.transforms import BUILTIN  # noqa: E402
-from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD, DEFAULT_PICTURE_THRESHOLD  # noqa: E402
+from hashmatch.signals.pdq import (  # noqa: E402
+    DEFAULT_CROP_SEARCH_RADIUS,
+    DEFAULT_CROP_THRESHOLD,
+    DEFAULT_PICTURE_THRESHOLD,
+    MIN_RELIABLE_BITS,
+)
 
 TRANSFORMS = ("crop_2pct", "crop_5pct", "crop_10pct", "crop_corner_2pct", "crop_corner_5pct", "crop_corner_10pct",
               "screenshot_phone", "screenshot_browser", "pasted_canvas", "screenshot_border",
               "jpeg_q50", "resize_0.5x", "gamma_1.25", "blur_r2", "noise_15", "caption", "watermark", "pad_20pct")
 FAMILIES = ("plain", "trim", "crop")
-CROP_THRESHOLDS = (24, 28, 31, 36, 40, 44)
+CROP_THRESHOLDS = (14, 16, 18, 20, 22, 24, 26)  # over a variant's reliable bits, scaled to 256
+SEARCH_RADII = (40, 48, 56)  # a variant's first stage
 LIST_SIZE, UPLOADS_PER_DAY = 10_000_000, 1_000_000
 
 
@@ -64,13 +70,27 @@ def _bits(hexes: list[str]) -> np.ndarray:
 
 
 def _queries(hasher: Hasher, image: Image.Image | bytes) -> dict[str, list[str]]:
-    """A copy's query hashes by family (quality-gated as the matcher does)."""
+    """A copy's query hashes by family (quality-gated as the matcher does); "masks" holds
+    the reliable bits of each "crop" variant searched (those with MIN_RELIABLE_BITS)."""
     value = hasher.hash(_png(image)).values["pdq"]
     if value["quality"] < 50:
-        return {"plain": [], "trim": [], "crop": []}
+        return {"plain": [], "trim": [], "crop": [], "masks": []}
     trim = [value["trimmed"]] if value.get("trimmed") and value.get("trimmed_quality", 0) >= 50 else []
     trim += [p["hash"] for p in value.get("pictures") or () if p["quality"] >= 50]
-    return {"plain": [value["hash"]], "trim": trim, "crop": list(value.get("crops", {}).values())}
+    kept = [(code, value["crop_masks"][name]) for name, code in value.get("crops", {}).items()
+            if int(value["crop_masks"][name], 16).bit_count() >= MIN_RELIABLE_BITS]
+    return {"plain": [value["hash"]], "trim": trim, "crop": [c for c, _ in kept], "masks": [m for _, m in kept]}
+
+
+def _crop_distances(copy: dict[str, list[str]], entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop variant of a copy and entry: the full distance and the distance over the
+    variant's reliable bits scaled to 256 (as PDQ.variant_check), (variants, entries) each."""
+    codes, masks = _bits(copy["crop"]), _bits(copy["masks"])
+    differing = codes[:, None, :] ^ entries[None, :, :]
+    full = np.bitwise_count(differing).sum(axis=2, dtype=np.int32)
+    reliable = np.bitwise_count(masks).sum(axis=1, dtype=np.int32)[:, None]
+    masked = np.bitwise_count(differing & masks[:, None, :]).sum(axis=2, dtype=np.int32)
+    return full, (masked * 256 + reliable // 2) // reliable
 
 
 def _list_entries(image: Image.Image, count: int, rng: np.random.Generator, hasher: Hasher) -> list[str]:
@@ -146,16 +166,19 @@ def main() -> None:
     recall: dict[str, dict[str, float]] = {}
     crop_recall: dict[str, dict[int, float]] = {}  # the zoom-out variants alone, at other thresholds
     for name in TRANSFORMS:
-        best = [int(np.bitwise_count(_bits(c[name]["crop"]) ^ own[i]).sum(axis=1).min()) if c[name]["crop"] else 999
-                for i, c in enumerate(copies)]
         plain_near = [bool(c[name]["plain"]) and int(np.bitwise_count(_bits(c[name]["plain"]) ^ own[i]).sum()) <= 31
                       for i, c in enumerate(copies)]
-        crop_recall[name] = {t: round(float(np.mean([p or b <= t for p, b in zip(plain_near, best)])), 3)
-                             for t in CROP_THRESHOLDS}
+        own_crop = [_crop_distances(c[name], own[i:i + 1]) if c[name]["crop"] else None for i, c in enumerate(copies)]
+        crop_recall[name] = {f"{r}/{t}": round(float(np.mean([
+            p or (d is not None and bool(np.any((d[0] <= r) & (d[1] <= t))))
+            for p, d in zip(plain_near, own_crop)])), 3) for r in SEARCH_RADII for t in CROP_THRESHOLDS}
         found = {"plain": 0, "plain+trim": 0, "plain+crop": 0, "all": 0}
         for index, copy in enumerate(copies):
             near = {f: bool(len(copy[name][f])) and int(np.bitwise_count(_bits(copy[name][f]) ^ own[index]).sum(
-                axis=1).min()) <= thresholds[f] for f in FAMILIES}
+                axis=1).min()) <= thresholds[f] for f in ("plain", "trim")}
+            d = own_crop[index]
+            near["crop"] = d is not None and bool(np.any((d[0] <= DEFAULT_CROP_SEARCH_RADIUS)
+                                                         & (d[1] <= DEFAULT_CROP_THRESHOLD)))
             found["plain"] += near["plain"]
             found["plain+trim"] += near["plain"] or near["trim"]
             found["plain+crop"] += near["plain"] or near["crop"]
@@ -165,43 +188,69 @@ def main() -> None:
     entries = [_bits(_list_entries(image, args.entries_per_photo, np.random.default_rng(10_000 + i), plain))
                for i, (_, image) in enumerate(photos)]
     listing_s = time.perf_counter() - started
-    histograms = {f: np.zeros(257, np.int64) for f in FAMILIES}
+    # plain / trim: one comparison per (query hash, entry); crop: per (upload, entry), the
+    # best of the upload's variants (the matcher reports one match per entry): "crop" over
+    # the reliable bits with no first stage (an upper bound on the two-stage rule),
+    # "crop_full" the full distance (a single-stage rule), "crop@R" the two-stage rule's
+    # distance among variants within R (a pair none reaches counts nowhere).
+    names = ["plain", "trim", "crop", "crop_full"] + [f"crop@{r}" for r in SEARCH_RADII]
+    histograms = {f: np.zeros(257, np.int64) for f in names}
     started = time.perf_counter()
     for index in range(len(photos)):
         others = np.vstack([e for j, e in enumerate(entries) if j != index])
-        for family in FAMILIES:
+        for family in ("plain", "trim"):
             queries = _bits([h for copy in copies[index].values() for h in copy[family]])
             if len(queries):
                 histograms[family] += _histogram(queries, others)
+        for copy in copies[index].values():
+            if not copy["crop"]:
+                continue
+            full, scaled = _crop_distances(copy, others)
+            histograms["crop"] += np.bincount(scaled.min(axis=0), minlength=257)
+            histograms["crop_full"] += np.bincount(full.min(axis=0), minlength=257)
+            for r in SEARCH_RADII:
+                best = np.where(full <= r, scaled, 256).min(axis=0)
+                histograms[f"crop@{r}"] += np.bincount(best[best < 256], minlength=257)
     comparing_s = time.perf_counter() - started
     variants = {f: float(np.mean([len(c[name][f]) for c in copies for name in TRANSFORMS])) for f in FAMILIES}
-    rates = {f: _rates(histograms[f], thresholds[f]) for f in FAMILIES}
+    per_upload = {"plain": variants["plain"], "trim": variants["trim"], "crop": 1.0, "crop_full": 1.0}
+    thresholds["crop_full"] = 40
+    rates = {f: _rates(histograms[f], thresholds[f]) for f in per_upload}
     print(f"{len(photos)} photos, {sum(len(e) for e in entries):,} list entries; hashing {hashing_s:.0f} s, "
-          f"list {listing_s:.0f} s, comparisons {comparing_s:.0f} s\n")
+          f"list {listing_s:.0f} s, comparisons {comparing_s:.0f} s; {variants['crop']:.1f} crop variants "
+          f"searched per upload\n")
     print("| transform | PDQ | + trim (pictures) | + crop-robust | both |\n|---|---|---|---|---|")
     for name, row in recall.items():
         print(f"| {name} | " + " | ".join(f"{100 * row[k]:.0f}%" for k in ("plain", "plain+trim", "plain+crop",
                                                                            "all")) + " |")
-    print("\n| query family | queries per upload | threshold | comparisons | closest impostor | mean (sd) | "
-          "rate at threshold: seen | normal fit | tail fit | false matches per 10M uploads vs a 10M list |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for family in FAMILIES:
+    print("\n| rule | comparisons | threshold | closest impostor | mean (sd) | rate at threshold: seen | "
+          "normal fit | tail fit | false matches per 10M uploads vs a 10M list |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for family, label in (("plain", "PDQ (query hash x entry)"), ("trim", "trimmed + pictures (query hash x entry)"),
+                          ("crop_full", "zoom-out, full distance, best variant (upload x entry)"),
+                          ("crop", "zoom-out, reliable bits, best variant (upload x entry)")):
         r = rates[family]
-        per_upload = r["tail_fit"] * variants[family] * LIST_SIZE if not math.isnan(r["tail_fit"]) else float("nan")
-        print(f"| {family} | {variants[family]:.1f} | {thresholds[family]} | {r['comparisons']:,} | "
-              f"{r['min_distance']} | {r['mean']} ({r['sd']}) | {r['empirical']:.1e} | {r['normal_fit']:.1e} | "
-              f"{r['tail_fit']:.1e} | {per_upload * 1e7:.1e} |")
-    print("\n| transform | " + " | ".join(f"crop-robust at {t}" for t in CROP_THRESHOLDS) + " |\n|---"
-          + "|---" * len(CROP_THRESHOLDS) + "|")
+        projected = r["tail_fit"] * per_upload[family] * LIST_SIZE * 1e7
+        print(f"| {label} | {r['comparisons']:,} | {thresholds[family]} | {r['min_distance']} | "
+              f"{r['mean']} ({r['sd']}) | {r['empirical']:.1e} | {r['normal_fit']:.1e} | {r['tail_fit']:.1e} | "
+              f"{projected:.1e} |")
+    print("\nPairs that passed a first stage (any variant within R) and their best reliable-bit distance:")
+    for r in SEARCH_RADII:
+        hist = histograms[f"crop@{r}"]
+        print(f"- R = {r}: {int(hist.sum()):,} pairs" + (f", closest {int(np.flatnonzero(hist)[0])}" if hist.sum()
+                                                          else ""))
+    columns = list(next(iter(crop_recall.values())))
+    print("\nRecall with --crop-robust by first-stage radius / reliable-bit threshold:\n")
+    print("| transform | " + " | ".join(columns) + " |\n|---" + "|---" * len(columns) + "|")
     for name, row in crop_recall.items():
-        print(f"| {name} | " + " | ".join(f"{100 * row[t]:.0f}%" for t in CROP_THRESHOLDS) + " |")
+        print(f"| {name} | " + " | ".join(f"{100 * row[c]:.0f}%" for c in columns) + " |")
     hist = histograms["crop"]
-    print("\n| crop threshold | " + " | ".join(str(t) for t in CROP_THRESHOLDS) + " |\n|---" + "|---" * len(
-        CROP_THRESHOLDS) + "|")
-    for label, kind in (("tail fit, per comparison", "tail_fit"), ("normal fit, per comparison", "normal_fit")):
+    print("\n| reliable-bit threshold | " + " | ".join(str(t) for t in CROP_THRESHOLDS) + " |\n|---"
+          + "|---" * len(CROP_THRESHOLDS) + "|")
+    for label, kind in (("tail fit, per upload and entry", "tail_fit"), ("normal fit", "normal_fit")):
         print(f"| {label} | " + " | ".join(f"{_rates(hist, t)[kind]:.1e}" for t in CROP_THRESHOLDS) + " |")
     print("| false matches per 10M uploads vs a 10M list (tail fit) | " + " | ".join(
-        f"{_rates(hist, t)['tail_fit'] * variants['crop'] * LIST_SIZE * 1e7:.1e}" for t in CROP_THRESHOLDS) + " |")
+        f"{_rates(hist, t)['tail_fit'] * LIST_SIZE * 1e7:.1e}" for t in CROP_THRESHOLDS) + " |")
     result = {"photos": len(photos), "crop_recall": crop_recall, "entries": sum(len(e) for e in entries),
               "recall": recall, "rates": rates,
               "queries_per_upload": variants, "thresholds": thresholds,
@@ -228,14 +277,15 @@ def _plot(result: dict, path: str) -> None:
     axes[0].set_xticks(x, names, rotation=70, fontsize=7)
     axes[0].set_ylabel("recall")
     axes[0].legend(fontsize=7)
-    for family in FAMILIES:
+    for family, label in (("plain", "PDQ"), ("trim", "trimmed + pictures"), ("crop_full", "zoom-out, full distance"),
+                          ("crop", "zoom-out, reliable bits")):
         hist = np.array(result["histograms"][family])
         cdf = np.cumsum(hist) / hist.sum()
-        axes[1].semilogy(np.arange(257)[cdf > 0], cdf[cdf > 0], label=f"{family} queries")
+        axes[1].semilogy(np.arange(257)[cdf > 0], cdf[cdf > 0], label=label)
     axes[1].axvline(31, color="k", lw=0.8)
     axes[1].axvline(result["thresholds"]["crop"], color="r", lw=0.8, ls="--")
     axes[1].set_xlim(0, 140)
-    axes[1].set_xlabel("PDQ distance to an unrelated list entry")
+    axes[1].set_xlabel("PDQ distance to an unrelated list entry (zoom-out: the best variant's)")
     axes[1].set_ylabel("share of comparisons at or below (false-match rate)")
     axes[1].legend(fontsize=7)
     figure.tight_layout()

@@ -146,3 +146,27 @@ def test_an_unusable_original_is_skipped_with_its_reason_and_the_run_goes_on(tmp
     assert any("not-an-image.png" in reason for reason in run["skipped"])
     assert run["originals"] == 5  # the three scenes, the clip art and the box
     assert json.loads((out / "results.json").read_text())
+
+
+def test_the_crop_setting_decides_as_the_matcher_does(tmp_path):
+    """pdq:full+crop against the oracle of the product itself on another path: a store of
+    the originals and Matcher(crop_robust=True) on each copy's file. A copy counts as
+    found by evaluate exactly when the Matcher reports its own original."""
+    import hashmatch
+
+    originals = [scene(SEED, i) for i in range(N)]
+    transforms = {name: BUILTIN[name] for name in ("crop_corner_5pct", "crop_5pct", "jpeg_q50")}
+    got = evaluate(generate=N, seed=SEED, transforms=transforms, settings=("pdq:full", "pdq:full+crop"), workers=2)
+    hashes = [Hasher(("pdq",)).hash(o).hashes["pdq"] for o in originals]
+    store = hashmatch.Store.create(tmp_path / "store").import_list(
+        hashmatch.ParsedList.from_hashes("pdq", hashes), name="originals", version="1")
+    matcher = hashmatch.Matcher(store, crop_robust=True)
+    for transform in transforms:
+        genuine, _ = got.distances["pdq:full+crop"][transform]
+        found = []
+        for i, original in enumerate(originals):
+            copy = BUILTIN[transform](original.copy(), np.random.default_rng([SEED, i, 7]))
+            found.append(any(m.store_id == i + 1 for m in matcher.match(copy).matches))
+        assert list(genuine <= 31) == found, transform
+        assert rec(got, "pdq:full+crop", transform)["recall"] >= rec(got, "pdq:full", transform)["recall"]
+    assert rec(got, "pdq:full+crop", "crop_corner_5pct")["recall"] > rec(got, "pdq:full", "crop_corner_5pct")["recall"]

@@ -10,7 +10,7 @@ import click
 
 from hashmatch.cli.terminal import safe
 from hashmatch.decode.image import DecodeLimits
-from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD
+from hashmatch.signals.pdq import DEFAULT_CROP_SEARCH_RADIUS, DEFAULT_CROP_THRESHOLD
 from hashmatch.signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from hashmatch.video import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT
 
@@ -48,9 +48,14 @@ def match_options(*, dihedral_help: str, trim_help: str) -> Callable[[Callable],
         click.option("--trim-borders", is_flag=True, help=trim_help),
         click.option("--crop-robust", is_flag=True,
                      help="Also match PDQ's zoom-out variants of a query that may be a crop (centre or a corner "
-                          "cut by 2-12%), each within --crop-threshold; the evidence names the variant."),
+                          "cut by 2-12%): a listed hash within --crop-search-radius of a variant matches when the "
+                          "bits the query's own pixels decide differ in at most --crop-threshold of 256; the "
+                          "evidence names the variant."),
         click.option("--crop-threshold", type=click.IntRange(0, 255), default=DEFAULT_CROP_THRESHOLD,
-                     show_default=True, help="PDQ distance within which a zoom-out variant matches."),
+                     show_default=True,
+                     help="Distance over a zoom-out variant's reliable bits (scaled to 256) within which it matches."),
+        click.option("--crop-search-radius", type=click.IntRange(0, 255), default=DEFAULT_CROP_SEARCH_RADIUS,
+                     show_default=True, help="PDQ distance within which a zoom-out variant's candidates are searched."),
         click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True),
         click.option("--video-query-percent", type=click.FloatRange(0, 100), default=DEFAULT_QUERY_PERCENT,
                      show_default=True, help="vPDQ: share of the query video's frames that must match a listed video."),
@@ -99,14 +104,16 @@ def decode_limits(max_bytes: int, max_pixels: int, no_verify_jpeg: bool, max_vid
 def match_config(thresholds, dihedral: bool, pdq_quality_gate: int, trim_borders: bool, engine: str,
                  video_query_percent: float = DEFAULT_QUERY_PERCENT,
                  video_compared_percent: float = DEFAULT_COMPARED_PERCENT, crop_robust: bool = False,
-                 crop_threshold: int = DEFAULT_CROP_THRESHOLD, **more: Any) -> MatchConfig:
+                 crop_threshold: int = DEFAULT_CROP_THRESHOLD,
+                 crop_search_radius: int = DEFAULT_CROP_SEARCH_RADIUS, **more: Any) -> MatchConfig:
     """The MatchConfig of the match_options values (plus any other MatchConfig field)."""
     from hashmatch.matching.matcher import MatchConfig
 
     return MatchConfig(thresholds=parse_thresholds(thresholds), dihedral=dihedral,
                        pdq_quality_gate=pdq_quality_gate, trim_borders=trim_borders, engine=engine,
                        video_query_percent=video_query_percent, video_compared_percent=video_compared_percent,
-                       crop_robust=crop_robust, crop_threshold=crop_threshold, **more)
+                       crop_robust=crop_robust, crop_threshold=crop_threshold,
+                       crop_search_radius=crop_search_radius, **more)
 
 
 def parse_thresholds(specs) -> dict[str, int]:

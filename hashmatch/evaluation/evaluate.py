@@ -9,9 +9,9 @@ the copy is hashed under each setting and compared with the originals:
   against a list of these originals would look like).
 
 Settings: ``pdq:full``, ``pdq:full+dihedral`` (the copy's 8 variants searched, as
-``--dihedral`` does), ``pdq:full+crop`` (the 35 zoom-out variants of --crop-robust, each
-counted less its allowance crop_threshold - 31, so the one threshold decides as the
-Matcher does), ``pdq:full+trim`` (extra variants hashed after trimming uniform
+``--dihedral`` does), ``pdq:full+crop`` (the zoom-out variants of --crop-robust, ruled as
+the Matcher does: within crop_search_radius, then over the variant's reliable bits, moved
+by 31 - crop_threshold so the one threshold decides), ``pdq:full+trim`` (extra variants hashed after trimming uniform
 borders and of pictures found inside the frame, so letterboxed, framed and screenshotted
 copies can match), ``pdq:cimg512`` and
 ``pdq:cimg512+dihedral``, ``phash``, ``dhash``, ``ahash``. PDQ copies below the quality
@@ -36,7 +36,7 @@ from hashmatch.errors import ConfigurationError, ImageError
 from hashmatch.evaluation.transforms import BUILTIN, DEFAULT, Transform
 from hashmatch.matching.matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS
 from hashmatch.signals.hasher import Hasher
-from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD
+from hashmatch.signals.pdq import DEFAULT_CROP_SEARCH_RADIUS, DEFAULT_CROP_THRESHOLD, MIN_RELIABLE_BITS
 
 SETTINGS = ("pdq:full", "pdq:full+dihedral", "pdq:full+trim", "pdq:full+crop", "pdq:cimg512",
             "pdq:cimg512+dihedral", "phash", "dhash", "ahash")
@@ -85,14 +85,28 @@ def _codes(full: Hasher, cimg: Hasher, source: Any) -> dict[str, Any]:
     if kept:
         out["pdq:full+trim"] = (np.vstack([out["pdq:full"][0], d([h for h, _ in kept])]),
                                 max([a.pdq_quality] + [q for _, q in kept]))
-    crops = list(a.values["pdq"].get("crops", {}).values())
+    crops, masks = a.values["pdq"].get("crops", {}), a.values["pdq"].get("crop_masks", {})
+    kept_crops = [name for name in crops if int(masks[name], 16).bit_count() >= MIN_RELIABLE_BITS]
     out["pdq:full+crop"] = out["pdq:full"]
-    if crops:
-        # The zoom-out variants match within crop_threshold, not 31: their distances are
-        # counted less that allowance, so the one threshold decides as the Matcher does.
-        allowance = np.array([0] + [DEFAULT_CROP_THRESHOLD - DEFAULT_THRESHOLDS["pdq"]] * len(crops))
-        out["pdq:full+crop"] = (np.vstack([out["pdq:full"][0], d(crops)]), a.pdq_quality, allowance)
+    if kept_crops:
+        # Row 0 is the plain query (every bit reliable); the others are the variants, each
+        # with the mask of its reliable bits, ruled by _crop_rule.
+        out["pdq:full+crop"] = (np.vstack([out["pdq:full"][0], d([crops[n] for n in kept_crops])]), a.pdq_quality,
+                                d(["f" * 64] + [masks[n] for n in kept_crops]))
     return out
+
+
+def _crop_rule(variants: np.ndarray, masks: np.ndarray, originals: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Per row and original, the distance --crop-robust decides on, on the plain query's
+    scale: row 0 (the plain query) its full distance; a zoom-out variant within
+    crop_search_radius its reliable-bit distance scaled to 256, moved by 31 - crop_threshold
+    (so 31 decides as crop_threshold does); a variant beyond the radius never matches."""
+    reliable = np.bitwise_count(masks).sum(axis=1, dtype=np.int64)[:, None]
+    differing = np.bitwise_count((variants[:, None, :] ^ originals[None, :, :]) & masks[:, None, :]).sum(axis=2)
+    scaled = (differing * 256 + reliable // 2) // reliable + DEFAULT_THRESHOLDS["pdq"] - DEFAULT_CROP_THRESHOLD
+    ruled = np.where(full <= DEFAULT_CROP_SEARCH_RADIUS, np.maximum(scaled, 0), 257)
+    ruled[0] = full[0]
+    return ruled
 
 
 def _work(job: _Job) -> tuple[int, dict[str, Any] | None, dict[str, dict[str, Any]], list[str]]:
@@ -191,8 +205,8 @@ def evaluate(originals: Sequence[str] | None = None, *, generate: int = 0, seed:
                 codes = results[order[k]][1][name][setting]
                 variants, quality = codes[0], codes[1]
                 d = np.bitwise_count(variants[:, None, :] ^ base_codes[None, :, :]).sum(axis=2)
-                if len(codes) > 2:  # per-variant allowances (pdq:full+crop)
-                    d = np.maximum(0, d - codes[2][:, None])
+                if len(codes) > 2:  # the zoom-out variants' masks (pdq:full+crop)
+                    d = _crop_rule(variants, codes[2], base_codes, d)
                 d = d.min(axis=0)
                 if algorithm == "pdq" and quality is not None and quality < DEFAULT_PDQ_QUALITY_GATE:
                     d = np.full_like(d, nbits + 1)  # gated: never matched

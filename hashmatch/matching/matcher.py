@@ -26,7 +26,7 @@ from hashmatch.isolation.workers import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 from hashmatch.matching.batch import batches_of, match_batches
 from hashmatch.matching.evidence import Hit, Match, MatchResult, Search
 from hashmatch.signals.hasher import Hasher, ordered_map, parse_algorithms
-from hashmatch.signals.pdq import DEFAULT_CROP_THRESHOLD, DEFAULT_PICTURE_THRESHOLD
+from hashmatch.signals.pdq import DEFAULT_CROP_SEARCH_RADIUS, DEFAULT_CROP_THRESHOLD, DEFAULT_PICTURE_THRESHOLD
 from hashmatch.signals.pdq import DEFAULT_QUALITY_GATE as DEFAULT_PDQ_QUALITY_GATE
 from hashmatch.store.store import MatchedEntry, Store
 from hashmatch.video.matching import DEFAULT_COMPARED_PERCENT, DEFAULT_QUERY_PERCENT, VideoEvidence, match_video
@@ -70,9 +70,11 @@ class MatchConfig:
     image with flat borders trimmed and of pictures found inside it (screenshots, canvases;
     those within picture_threshold), and vPDQ's frames without bars constant over the
     video. crop_robust: also search PDQ's zoom-out variants of a query that may be a crop
-    (decode/zoom_out.py; a hit within crop_threshold). engine: auto, flat or mih. limits, exif_transpose,
-    seconds_per_hash: as Hasher. video_query_percent / video_compared_percent: vPDQ's match
-    rule (video/matching.py). isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
+    (decode/zoom_out.py): a candidate within crop_search_radius matches when the bits its
+    paddings agree on differ in at most crop_threshold of 256 (signals/pdq.py).
+    engine: auto, flat or mih. limits, exif_transpose, seconds_per_hash: as Hasher.
+    video_query_percent / video_compared_percent: vPDQ's match rule (video/matching.py).
+    isolate: hash inputs of Matcher.match in worker processes (workers.IsolatedHasher)
     with `timeout_s` per input and `memory_limit` bytes per worker, on `workers` processes
     (None: the usable cores)."""
 
@@ -84,6 +86,7 @@ class MatchConfig:
     picture_threshold: int = DEFAULT_PICTURE_THRESHOLD
     crop_robust: bool = False
     crop_threshold: int = DEFAULT_CROP_THRESHOLD
+    crop_search_radius: int = DEFAULT_CROP_SEARCH_RADIUS
     engine: str = "auto"
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     exif_transpose: bool = False
@@ -139,7 +142,8 @@ class Matcher:
                              exif_transpose=config.exif_transpose, seconds_per_hash=config.seconds_per_hash)
         # The Hamming radius each type's index is searched at: its threshold, or a variant's
         # when that is larger (crop_robust); every hit is then held to its own variant's.
-        self.search_radius = {a: max([t] + ([config.crop_threshold] if self.hasher.crop_robust and a == "pdq" else []))
+        self.search_radius = {a: max([t] + ([config.crop_search_radius] if self.hasher.crop_robust and a == "pdq"
+                                            else []))
                               for a, t in self.thresholds.items()}
         self._isolated: IsolatedHasher | None = None
         if config.isolate:
@@ -336,10 +340,19 @@ class Matcher:
         metadata when the caller read it already (a batch), else it is read here."""
         found: dict[tuple[str, int], Hit] = {}  # (algorithm, store id) -> the best hit and its variant
         variants: dict[tuple[str, int], str | None] = {}
-        for (algorithm, variant, _), search_hits in zip(searches, hits):
+        checks = [signals.get(a).variant_check(v, values[a], self.config) if a in self.thresholds else None
+                  for a, v, _ in searches]
+        listed = self._listed_codes(h[0] for check, search_hits in zip(checks, hits) if check is not None
+                                    for h in search_hits)
+        for (algorithm, variant, _), check, search_hits in zip(searches, checks, hits):
             limit = (signals.get(algorithm).variant_threshold(variant, self.config, self.thresholds[algorithm])
                      if algorithm in self.thresholds else None)
             for hit in search_hits:
+                if check is not None:  # a second stage: the distance it returns is the one held
+                    verified = check(listed[hit[0]], hit[1])
+                    if verified is None:
+                        continue
+                    hit = (hit[0], verified, hit[2])
                 if limit is not None and hit[2] is None and hit[1] > limit:
                     continue  # a variant held to a tighter threshold
                 key = (algorithm, hit[0])
@@ -358,6 +371,12 @@ class Matcher:
         status = "match" if matches else ("low_quality" if gated else "no_match")
         return MatchResult(status, tuple(matches), {a: v["hash"] for a, v in values.items()}, tuple(gated),
                            values={a: dict(v) for a, v in values.items()})
+
+    def _listed_codes(self, store_ids: Iterable[int]) -> dict[int, bytes]:
+        """The listed codes of the given entries, for a second stage (variant_check): read
+        from the store for the few candidates a variant's search found."""
+        wanted = set(store_ids)
+        return self.store.blobs(wanted) if wanted else {}
 
     def _match_video(self, algorithm: str, engine: Engine, value: Mapping[str, Any]) -> dict[int, VideoEvidence]:
         return match_video(value, engine, self._layers[algorithm][0][1], self.thresholds[algorithm],

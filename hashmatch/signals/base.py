@@ -15,7 +15,7 @@ A computed value is a plain dict, JSON-ready: {"hash": hex, ...} plus what the t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -200,6 +200,13 @@ class SignalType:
         """The inclusive distance a hit of query `variant` must be within (at most
         `threshold`, the type's): variants that are a guess may be held tighter."""
         return threshold
+
+    def variant_check(self, variant: str | None, value: Mapping[str, Any], config: Any
+                      ) -> Callable[[bytes, int], int | None] | None:
+        """A second stage for hits of query `variant`, or None (the searched distance
+        decides): a function of the listed code and the searched distance that returns
+        the distance to hold to variant_threshold, or None to drop the hit."""
+        return None
 
     def default_variant(self, config: Any) -> str | None:
         """The variant name reported for a hit of the plain query."""

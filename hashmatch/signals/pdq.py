@@ -29,10 +29,15 @@ DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "fl
 #: PDQ hashes below this quality are unreliable (Meta discards them).
 DEFAULT_QUALITY_GATE = 50
 #: PDQ distance within which a picture found inside a frame (--trim-borders: screenshots,
-#: canvases) matches, and within which a zoom-out variant (--crop-robust) does: chosen from
-#: the false-match rates measured in benchmarks/measure_variants.py (docs/detection-quality.md).
+#: canvases) matches. A zoom-out variant (--crop-robust) is a candidate within
+#: DEFAULT_CROP_SEARCH_RADIUS and matches when its reliable bits (those all its paddings
+#: agree on, at least MIN_RELIABLE_BITS) differ in at most DEFAULT_CROP_THRESHOLD of 256
+#: (scaled). All chosen from the recall and false-match rates measured in
+#: benchmarks/measure_variants.py (docs/detection-quality.md).
 DEFAULT_PICTURE_THRESHOLD = 31
-DEFAULT_CROP_THRESHOLD = 40
+DEFAULT_CROP_THRESHOLD = 22
+DEFAULT_CROP_SEARCH_RADIUS = 48
+MIN_RELIABLE_BITS = 160
 
 #: Variant names of pictures found inside a frame: "picture:LEFT,TOP,RIGHT,BOTTOM" (pixels).
 PICTURE_PREFIX = "picture:"
@@ -85,7 +90,7 @@ class PDQ(SignalType):
             if pictures:
                 value["pictures"] = pictures
         if options.crop_robust:
-            value["crops"] = _crops(context, options)
+            value["crops"], value["crop_masks"] = _crops(context, options)
         return value
 
     # -- records -------------------------------------------------------------------------
@@ -101,6 +106,7 @@ class PDQ(SignalType):
             fields["pdq_pictures"] = [dict(p) for p in value["pictures"]]
         if value.get("crops"):
             fields["pdq_crops"] = dict(value["crops"])
+            fields["pdq_crop_masks"] = dict(value.get("crop_masks") or {})
         return fields
 
     def value_from_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,9 +120,9 @@ class PDQ(SignalType):
         pictures = record.get("pdq_pictures")
         if isinstance(pictures, list):
             value["pictures"] = pictures  # checked by check_value before any matching
-        crops = record.get("pdq_crops")
-        if isinstance(crops, dict):
-            value["crops"] = crops
+        for key, field in (("crops", "pdq_crops"), ("crop_masks", "pdq_crop_masks")):
+            if isinstance(record.get(field), dict):
+                value[key] = record[field]  # checked by check_value before any matching
         return value
 
     def csv_columns(self, options: HashOptions) -> list[str]:
@@ -145,11 +151,17 @@ class PDQ(SignalType):
     # -- matching ------------------------------------------------------------------------
     def check_value(self, value: Mapping[str, Any]) -> None:
         super().check_value(value)
-        for name, code in (value.get("crops") or {}).items():
+        crops = value.get("crops") or {}
+        for name, code in crops.items():
             if name not in _crop_names() or not isinstance(code, str) or len(code) != self.hex_length or not set(
                     code.lower()) <= _HEX:  # only the variants hashmatch makes: a caller cannot ask for more searches
                 raise ValueError(f"PDQ crop variants are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}, "
                                  f"ANCHOR and N as `hash --crop-robust` writes them")
+        for name, mask in (value.get("crop_masks") or {}).items():
+            if name not in crops or not isinstance(mask, str) or len(mask) != self.hex_length or not set(
+                    mask.lower()) <= _HEX:
+                raise ValueError(f"PDQ crop masks are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}, "
+                                 f"one per crop variant")
         if len(value.get("pictures") or ()) > MAX_PICTURES:
             raise ValueError(f"at most {MAX_PICTURES} PDQ picture variants")
         for picture in value.get("pictures") or ():
@@ -183,8 +195,11 @@ class PDQ(SignalType):
         if config.trim_borders:  # pictures found inside the frame (screenshots), each its own query
             extra += [(picture_variant(p["box"]), p["hash"].lower()) for p in value.get("pictures") or ()
                       if p.get("quality", gate) >= gate]
-        if getattr(config, "crop_robust", False):  # the query padded back out for each assumed crop
-            extra += [(name, code.lower()) for name, code in (value.get("crops") or {}).items()]
+        if getattr(config, "crop_robust", False):  # the query padded back out for each assumed crop,
+            # where enough of its bits are the query's own to verify a candidate
+            masks = value.get("crop_masks") or {}
+            extra += [(name, code.lower()) for name, code in (value.get("crops") or {}).items()
+                      if name not in masks or _bit_count(masks[name]) >= MIN_RELIABLE_BITS]
         quality = value.get("quality")
         if quality is not None and quality < gate:
             if "trimmed" not in variants and not extra:
@@ -200,8 +215,29 @@ class PDQ(SignalType):
         if variant is not None and variant.startswith(PICTURE_PREFIX):
             return min(threshold, config.picture_threshold)
         if variant is not None and variant.startswith(CROP_PREFIX):
-            return config.crop_threshold  # measured for these variants: may exceed the plain threshold
+            return config.crop_threshold  # over the variant's reliable bits (variant_check)
         return threshold
+
+    def variant_check(self, variant: str | None, value: Mapping[str, Any], config: Any) -> Any:
+        """A zoom-out variant's second stage: a candidate within config.crop_search_radius
+        of the searched (edge-padded) hash is measured again over only the bits every
+        padding agreed on (those the query's own pixels decide), scaled to 256 bits; the
+        matcher holds that distance to crop_threshold. A variant without its mask counts
+        every bit (the full distance, held to crop_threshold). None for other variants."""
+        if variant is None or not variant.startswith(CROP_PREFIX):
+            return None
+        query = int(value["crops"][variant], 16)
+        mask_hex = (value.get("crop_masks") or {}).get(variant)
+        mask = int(mask_hex, 16) if mask_hex else (1 << self.bits) - 1
+        reliable, radius = mask.bit_count(), config.crop_search_radius
+
+        def verified(listed: bytes, distance: int) -> int | None:
+            if distance > radius or not reliable:
+                return None
+            differing = ((query ^ int.from_bytes(listed, "big")) & mask).bit_count()
+            return (differing * self.bits + reliable // 2) // reliable
+
+        return verified
 
     def default_variant(self, config: Any) -> str | None:
         return DIHEDRAL_NAMES[0] if config.dihedral else None
@@ -287,17 +323,26 @@ def _pictures(context: ImageContext, options: HashOptions) -> list[dict[str, Any
     return found
 
 
-def _crops(context: ImageContext, options: HashOptions) -> dict[str, str]:
-    """The PDQ of each zoom-out variant (decode.zoom_out): {"crop:ANCHOR:N%": hex}."""
-    from hashmatch.decode.zoom_out import zoom_out_variants
+def _crops(context: ImageContext, options: HashOptions) -> tuple[dict[str, str], dict[str, str]]:
+    """The PDQ of each zoom-out variant (decode.zoom_out), padded with its edge pixels, and
+    the mask of the bits all its paddings agree on: {"crop:ANCHOR:N%": hex} twice."""
+    from hashmatch.decode.zoom_out import FILLS, zoom_out_variants
 
     out = np.zeros((1, 32), dtype=np.uint8)
+    hashes = np.zeros((len(FILLS), 32), dtype=np.uint8)
     luma = _pdq.LUMA_PDQHASH if options.pdq_mode == "full" else _pdq.LUMA_CPP_RGB
-    crops = {}
-    for name, pixels in zoom_out_variants(context.rgb()):
-        _pdq.pdq_hash(np.ascontiguousarray(pixels), luma, options.pdq_mode == "cimg512", out)
-        crops[name] = out[0].tobytes().hex()
-    return crops
+    crops, masks = {}, {}
+    for name, padded in zoom_out_variants(context.rgb(), FILLS):
+        for k, pixels in enumerate(padded):
+            _pdq.pdq_hash(np.ascontiguousarray(pixels), luma, options.pdq_mode == "cimg512", out)
+            hashes[k] = out[0]
+        unsure = np.bitwise_or.reduce(hashes[1:] ^ hashes[0], axis=0)  # bits a padding changes
+        crops[name], masks[name] = hashes[0].tobytes().hex(), (~unsure).tobytes().hex()
+    return crops, masks
+
+
+def _bit_count(hex_code: str) -> int:
+    return int(hex_code, 16).bit_count()
 
 
 @functools.lru_cache(maxsize=1)
