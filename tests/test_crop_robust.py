@@ -228,3 +228,16 @@ def test_extreme_shapes_still_get_their_variants(size: tuple[int, int]) -> None:
     value = hashmatch.Hasher(("pdq",), crop_robust=True, trim_borders=True).hash(pixels).values["pdq"]
     assert len(value["crops"]) == len(value["crop_masks"]) == 35
     assert all(len(code) == 64 for code in [*value["crops"].values(), *value["crop_masks"].values()])
+
+
+def test_a_crop_of_an_entry_added_by_a_later_change_is_verified_too(listed, tmp_path) -> None:
+    """The second stage reads the listed code of the candidate from the store generation
+    the matcher searches: an entry of a small later import (an overlay) works as a base one."""
+    store, _, _ = listed
+    picture = _photo(50)
+    code = hashmatch.Hasher(("pdq",)).hash(_png(picture)).hashes["pdq"]
+    newer = store.import_list(hashmatch.ParsedList.from_hashes("pdq", [code]), name="later", version="1")
+    result = hashmatch.Matcher(newer, crop_robust=True).match(_png(crop(picture, 0.05, "corner")))
+    ours = [m for m in result.matches if m.list_name == "later"]
+    assert ours and ours[0].variant.startswith("crop:") and ours[0].distance <= DEFAULT_CROP_THRESHOLD
+    assert not hashmatch.Matcher(newer).match(_png(crop(picture, 0.05, "corner"))).matched

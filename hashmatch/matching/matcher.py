@@ -349,7 +349,8 @@ class Matcher:
                      if algorithm in self.thresholds else None)
             for hit in search_hits:
                 if check is not None:  # a second stage: the distance it returns is the one held
-                    verified = check(listed[hit[0]], hit[1])
+                    code = listed.get(hit[0])
+                    verified = check(code, hit[1]) if code is not None else None
                     if verified is None:
                         continue
                     hit = (hit[0], verified, hit[2])
