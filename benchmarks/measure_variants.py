@@ -47,6 +47,7 @@ from hashmatch.signals.pdq import (  # noqa: E402
     DEFAULT_CROP_THRESHOLD,
     DEFAULT_PICTURE_THRESHOLD,
     MIN_RELIABLE_BITS,
+    reliable_distance,
 )
 
 TRANSFORMS = ("crop_2pct", "crop_5pct", "crop_10pct", "crop_corner_2pct", "crop_corner_5pct", "crop_corner_10pct",
@@ -92,7 +93,7 @@ def _crop_distances(copy: dict[str, list[str]], entries: np.ndarray) -> tuple[np
     full = np.bitwise_count(differing).sum(axis=2, dtype=np.int32)
     reliable = np.bitwise_count(masks).sum(axis=1, dtype=np.int32)[:, None]
     masked = np.bitwise_count(differing & masks[:, None, :]).sum(axis=2, dtype=np.int32)
-    return full, (masked * 256 + reliable // 2) // reliable
+    return full, reliable_distance(masked, reliable)
 
 
 def _hashes(path: str | None, photos: list, entries_per_photo: int) -> tuple[list, list, list, float, float]:

@@ -36,7 +36,12 @@ from hashmatch.errors import ConfigurationError, ImageError
 from hashmatch.evaluation.transforms import BUILTIN, DEFAULT, Transform
 from hashmatch.matching.matcher import DEFAULT_PDQ_QUALITY_GATE, DEFAULT_THRESHOLDS
 from hashmatch.signals.hasher import Hasher
-from hashmatch.signals.pdq import DEFAULT_CROP_SEARCH_RADIUS, DEFAULT_CROP_THRESHOLD, MIN_RELIABLE_BITS
+from hashmatch.signals.pdq import (
+    DEFAULT_CROP_SEARCH_RADIUS,
+    DEFAULT_CROP_THRESHOLD,
+    MIN_RELIABLE_BITS,
+    reliable_distance,
+)
 
 SETTINGS = ("pdq:full", "pdq:full+dihedral", "pdq:full+trim", "pdq:full+crop", "pdq:cimg512",
             "pdq:cimg512+dihedral", "phash", "dhash", "ahash")
@@ -103,7 +108,7 @@ def _crop_rule(variants: np.ndarray, masks: np.ndarray, originals: np.ndarray, f
     (so 31 decides as crop_threshold does); a variant beyond the radius never matches."""
     reliable = np.bitwise_count(masks).sum(axis=1, dtype=np.int64)[:, None]
     differing = np.bitwise_count((variants[:, None, :] ^ originals[None, :, :]) & masks[:, None, :]).sum(axis=2)
-    scaled = (differing * 256 + reliable // 2) // reliable + DEFAULT_THRESHOLDS["pdq"] - DEFAULT_CROP_THRESHOLD
+    scaled = reliable_distance(differing, reliable) + DEFAULT_THRESHOLDS["pdq"] - DEFAULT_CROP_THRESHOLD
     ruled = np.where(full <= DEFAULT_CROP_SEARCH_RADIUS, np.maximum(scaled, 0), 257)
     ruled[0] = full[0]
     return ruled

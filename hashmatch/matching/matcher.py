@@ -340,8 +340,8 @@ class Matcher:
         metadata when the caller read it already (a batch), else it is read here."""
         found: dict[tuple[str, int], Hit] = {}  # (algorithm, store id) -> the best hit and its variant
         variants: dict[tuple[str, int], str | None] = {}
-        checks = [signals.get(a).variant_check(v, values[a], self.config) if a in self.thresholds else None
-                  for a, v, _ in searches]
+        checks = [signals.get(a).variant_check(v, values[a], self.config) if a in self.thresholds and found_any
+                  else None for (a, v, _), found_any in zip(searches, hits)]  # only searches that found something
         listed = self._listed_codes(h[0] for check, search_hits in zip(checks, hits) if check is not None
                                     for h in search_hits)
         for (algorithm, variant, _), check, search_hits in zip(searches, checks, hits):

@@ -234,8 +234,7 @@ class PDQ(SignalType):
         def verified(listed: bytes, distance: int) -> int | None:
             if distance > radius or not reliable:
                 return None
-            differing = ((query ^ int.from_bytes(listed, "big")) & mask).bit_count()
-            return (differing * self.bits + reliable // 2) // reliable
+            return reliable_distance(((query ^ int.from_bytes(listed, "big")) & mask).bit_count(), reliable)
 
         return verified
 
@@ -339,6 +338,12 @@ def _crops(context: ImageContext, options: HashOptions) -> tuple[dict[str, str],
         unsure = np.bitwise_or.reduce(hashes[1:] ^ hashes[0], axis=0)  # bits a padding changes
         crops[name], masks[name] = hashes[0].tobytes().hex(), (~unsure).tobytes().hex()
     return crops, masks
+
+
+def reliable_distance(differing: Any, reliable: Any) -> Any:
+    """The distance of a zoom-out variant's second stage: `differing` of its `reliable`
+    bits differ, scaled to 256 (rounded half up); ints or numpy arrays alike."""
+    return (differing * 256 + reliable // 2) // reliable
 
 
 def _bit_count(hex_code: str) -> int:
