@@ -279,7 +279,7 @@ class Matcher:
                     raise ConfigurationError(f"{signal.name}: {exc}") from exc
             else:
                 text = value["hash"].strip().lower()
-                if len(text) != signal.hex_length or not _HEX_DIGITS.issuperset(text):
+                if not signal.is_code(text):
                     raise ConfigurationError(f"{signal.name} hash must be {signal.hex_length} hex digits")
             value["hash"] = text
             try:
@@ -393,9 +393,6 @@ class Matcher:
                      entry_id=entry.entry_id, store_id=store_id,
                      variant=variant if variant is not None else signal.default_variant(self.config),
                      query_quality=signal.query_quality(value), tags=entry.tags, video=video)
-
-
-_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def open_matcher(path: str, config: MatchConfig | None = None, **options: Any) -> Matcher:

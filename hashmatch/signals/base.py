@@ -130,6 +130,11 @@ class SignalType:
             raise ValueError(f"non-hex character {text.strip()[bad]!r} at position {bad + 1} of the {self.name} hash")
         return value
 
+    def is_code(self, value: Any) -> bool:
+        """Whether `value` is one hash as it travels inside a query value (a variant's
+        code): a string of exactly hex_length hex digits, either case, nothing around it."""
+        return isinstance(value, str) and len(value) == self.hex_length and _HEX.issuperset(value.lower())
+
     def distance(self, a: str, b: str) -> int:
         return int(np.unpackbits(np.frombuffer(bytes.fromhex(a), np.uint8) ^
                                  np.frombuffer(bytes.fromhex(b), np.uint8)).sum())

@@ -44,7 +44,6 @@ PICTURE_PREFIX = "picture:"
 #: Variant names of the zoom-out variants: "crop:ANCHOR:N%" (decode/zoom_out.py).
 CROP_PREFIX = "crop:"
 MAX_PICTURES = 4  # picture variants a query may carry (hashmatch finds at most 2)
-_HEX = frozenset("0123456789abcdef")
 
 _CIMG_SIDE = 512  # the C++ hasher's DOWNSAMPLE_DIMS
 _GREY_MODES = frozenset({"L", "LA", "1"})  # what CImg loads with one channel
@@ -153,13 +152,12 @@ class PDQ(SignalType):
         super().check_value(value)
         crops = value.get("crops") or {}
         for name, code in crops.items():
-            if name not in _crop_names() or not isinstance(code, str) or len(code) != self.hex_length or not set(
-                    code.lower()) <= _HEX:  # only the variants hashmatch makes: a caller cannot ask for more searches
+            if name not in _crop_names() or not self.is_code(code):  # only the variants hashmatch makes:
+                # a caller cannot ask for more searches
                 raise ValueError(f"PDQ crop variants are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}, "
                                  f"ANCHOR and N as `hash --crop-robust` writes them")
         for name, mask in (value.get("crop_masks") or {}).items():
-            if name not in crops or not isinstance(mask, str) or len(mask) != self.hex_length or not set(
-                    mask.lower()) <= _HEX:
+            if name not in crops or not self.is_code(mask):
                 raise ValueError(f"PDQ crop masks are {{\"crop:ANCHOR:N%\": {self.hex_length} hex digits}}, "
                                  f"one per crop variant")
         if len(value.get("pictures") or ()) > MAX_PICTURES:
@@ -172,12 +170,11 @@ class PDQ(SignalType):
             if not isinstance(picture.get("quality", 0), int):
                 raise ValueError("a PDQ picture variant's quality is an integer")
             code = picture.get("hash")
-            if not isinstance(code, str) or len(code) != self.hex_length or not set(code.lower()) <= _HEX:
+            if not self.is_code(code):
                 raise ValueError(f"a PDQ picture variant's hash must be {self.hex_length} hex digits")
         for name, code in {**(value.get("dihedral") or {}), **({"trimmed": value["trimmed"]}
                                                                if value.get("trimmed") else {})}.items():
-            if not isinstance(code, str) or len(code) != self.hex_length or not set(code.lower()) <= set(
-                    "0123456789abcdef"):
+            if not self.is_code(code):
                 raise ValueError(f"PDQ variant {name} must be {self.hex_length} hex digits")
 
     def queries(self, value: Mapping[str, Any], config: Any) -> tuple[list[tuple[str | None, str]], bool]:
